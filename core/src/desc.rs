@@ -1,0 +1,201 @@
+//! The per-descriptor state (Go's `pollDesc`): info word, two waiter slots, deadlines.
+//!
+//! ## Why an info word
+//! Every wait and every `prepare` must know whether the descriptor is closing, has an expired
+//! deadline or an event error, and whether the caller's handle is still current. Taking a lock
+//! for that on every I/O would make the common path contend with the poll loop, so the answers
+//! are folded into one atomic word (Go's `pollDesc.atomicInfo`) that is read without a lock.
+//! Writers update the word *before* they wake a waiter slot, which is what lets a parking waiter
+//! re-check it after announcing itself (see `slot.rs`).
+
+use crate::handle::{Generation, GENERATION_MASK};
+use crate::slot::WaiterSlot;
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, LoopCell, Locked, Ordering, RawLock};
+use crate::{Mode, PollError};
+
+/// Info word: the descriptor is closing.
+pub(crate) const CLOSING: u32 = 1;
+/// Info word: the backend reported an error condition.
+pub(crate) const EVENT_ERR: u32 = 2;
+/// Info word: the read deadline has expired.
+pub(crate) const READ_EXPIRED: u32 = 4;
+/// Info word: the write deadline has expired.
+pub(crate) const WRITE_EXPIRED: u32 = 8;
+const GEN_SHIFT: u32 = 4;
+
+/// "No deadline" / "no timer" in the nanosecond fields.
+pub(crate) const NEVER: u64 = u64::MAX;
+/// A `u32` link meaning "none".
+pub(crate) const NIL: u32 = u32::MAX;
+
+pub(crate) const fn info_generation(info: u32) -> Generation {
+    Generation::new(info >> GEN_SHIFT)
+}
+
+pub(crate) const fn info_with_generation(g: Generation) -> u32 {
+    (g.get() & GENERATION_MASK) << GEN_SHIFT
+}
+
+pub(crate) const fn expired_bit(mode: Mode) -> u32 {
+    match mode {
+        Mode::Read => READ_EXPIRED,
+        Mode::Write => WRITE_EXPIRED,
+    }
+}
+
+/// What a wait in `mode` must fail with, given the info word (Go's `netpollcheckerr`).
+#[inline]
+pub(crate) fn check(info: u32, generation: Generation, mode: Mode) -> Result<(), PollError> {
+    if info_generation(info) != generation {
+        return Err(PollError::StaleHandle);
+    }
+    if info & CLOSING != 0 {
+        return Err(PollError::Closing);
+    }
+    if info & expired_bit(mode) != 0 {
+        return Err(PollError::Timeout);
+    }
+    // Like Go, only reads report the event error; a write reports the precise error itself.
+    if mode == Mode::Read && info & EVENT_ERR != 0 {
+        return Err(PollError::EventError);
+    }
+    Ok(())
+}
+
+/// Deadline fields, guarded by the descriptor lock. Times are nanoseconds; [`NEVER`] is none.
+#[derive(Clone, Copy)]
+pub(crate) struct Deadlines {
+    pub(crate) read: u64,
+    pub(crate) write: u64,
+    /// When the poll loop will look at this descriptor next: the key of its timer entry, or
+    /// lower while a dirty notice is on its way to the loop. `NEVER` if no entry.
+    pub(crate) armed: u64,
+}
+
+impl Deadlines {
+    pub(crate) const NONE: Deadlines = Deadlines { read: NEVER, write: NEVER, armed: NEVER };
+
+    /// The earliest deadline that has not expired yet, given the info word's expired bits.
+    pub(crate) fn next_pending(&self, info: u32) -> u64 {
+        let r = if info & READ_EXPIRED == 0 { self.read } else { NEVER };
+        let w = if info & WRITE_EXPIRED == 0 { self.write } else { NEVER };
+        r.min(w)
+    }
+}
+
+/// The poll loop's per-slot timer bookkeeping (an indexed binary heap spread over the slots):
+/// `key`/`index` describe heap position *i*, `pos` is where slot *i* sits in the heap.
+#[derive(Clone, Copy)]
+pub(crate) struct TimerCell {
+    pub(crate) key: u64,
+    pub(crate) index: u32,
+    pub(crate) pos: u32,
+}
+
+impl TimerCell {
+    pub(crate) const EMPTY: TimerCell = TimerCell { key: NEVER, index: NIL, pos: NIL };
+}
+
+/// One descriptor slot. A pool is a slice of these: an array `[PollDesc; N]` on a board, a
+/// boxed slice sized at start-up on a server.
+///
+/// Create them with [`PollDesc::new`] (a `const fn`) or [`PollDesc::array`].
+pub struct PollDesc<L: RawLock = crate::SpinLock> {
+    pub(crate) info: AtomicU32,
+    pub(crate) read: WaiterSlot,
+    pub(crate) write: WaiterSlot,
+    pub(crate) deadlines: Locked<L, Deadlines>,
+    /// Free-list link, only touched under the pool lock.
+    pub(crate) next_free: AtomicU32,
+    /// Dirty-list link and membership flag (see `netpoll.rs`).
+    pub(crate) dirty_next: AtomicU32,
+    pub(crate) queued: AtomicBool,
+    /// Set on slot 0 while a `Netpoll` owns the storage.
+    pub(crate) claimed: AtomicU8,
+    pub(crate) timer: LoopCell<TimerCell>,
+}
+
+#[cfg(not(loom))]
+impl PollDesc<crate::SpinLock> {
+    /// An unused slot with the default [`SpinLock`](crate::SpinLock).
+    pub const fn new() -> Self {
+        Self::with_lock()
+    }
+
+    /// An array of unused slots, for const-generic storage.
+    pub const fn array<const N: usize>() -> [Self; N] {
+        Self::array_with_lock()
+    }
+}
+
+impl<L: RawLock> PollDesc<L> {
+    /// An unused slot whose deadline lock is `L`.
+    #[cfg(not(loom))]
+    pub const fn with_lock() -> Self {
+        PollDesc {
+            info: AtomicU32::new(0),
+            read: WaiterSlot::new(),
+            write: WaiterSlot::new(),
+            deadlines: Locked::new(Deadlines::NONE),
+            next_free: AtomicU32::new(NIL),
+            dirty_next: AtomicU32::new(NIL),
+            queued: AtomicBool::new(false),
+            claimed: AtomicU8::new(0),
+            timer: LoopCell::new(TimerCell::EMPTY),
+        }
+    }
+
+    /// An array of unused slots whose deadline lock is `L`.
+    #[cfg(not(loom))]
+    pub const fn array_with_lock<const N: usize>() -> [Self; N] {
+        [const { Self::with_lock() }; N]
+    }
+
+    pub(crate) fn slot(&self, mode: Mode) -> &WaiterSlot {
+        match mode {
+            Mode::Read => &self.read,
+            Mode::Write => &self.write,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn load_info(&self) -> u32 {
+        self.info.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(loom)]
+impl<L: RawLock> PollDesc<L> {
+    /// An unused slot (loom's atomics are not `const`).
+    pub fn with_lock() -> Self {
+        PollDesc {
+            info: AtomicU32::new(0),
+            read: WaiterSlot::new(),
+            write: WaiterSlot::new(),
+            deadlines: Locked::new(Deadlines::NONE),
+            next_free: AtomicU32::new(NIL),
+            dirty_next: AtomicU32::new(NIL),
+            queued: AtomicBool::new(false),
+            claimed: AtomicU8::new(0),
+            timer: LoopCell::new(TimerCell::EMPTY),
+        }
+    }
+}
+
+impl<L: RawLock> Default for PollDesc<L> {
+    fn default() -> Self {
+        Self::with_lock()
+    }
+}
+
+impl<L: RawLock> core::fmt::Debug for PollDesc<L> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let info = self.info.load(Ordering::Relaxed);
+        f.debug_struct("PollDesc")
+            .field("generation", &info_generation(info).get())
+            .field("flags", &(info & 0xf))
+            .field("read", &self.read.state())
+            .field("write", &self.write.state())
+            .finish_non_exhaustive()
+    }
+}

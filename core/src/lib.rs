@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(loom)]
+extern crate std;
+
+// The logging shim must come first so its macros are visible below.
+mod fmt;
+
+mod desc;
+mod error;
+mod handle;
+mod netpoll;
+mod poller;
+mod slot;
+mod sync;
+mod time;
+mod timer;
+
+pub mod testing;
+
+pub use desc::PollDesc;
+pub use error::{Error, PollError, StorageInUse};
+pub use handle::{Generation, Handle, Token};
+pub use netpoll::{Netpoll, Stats, Wait};
+pub use poller::{Event, Mode, Poller, Readiness};
+pub use sync::{RawLock, SpinLock};
+pub use time::{Clock, Instant};

@@ -1,0 +1,742 @@
+//! [`Netpoll`]: the descriptor pool, the front-end operations and the poll loop.
+//!
+//! ## Who touches what
+//! * Any thread: `open`, `prepare`, `poll_wait`, `set_*deadline`, `close`, `wake`. They touch
+//!   one descriptor's atomics and, for deadlines and close, that descriptor's lock. Two
+//!   descriptors never share a lock; `open`/`close` also take the pool's free-list lock.
+//! * One thread at a time (the loop lock): [`Netpoll::poll`], which owns the timer heap.
+//!
+//! ## How a deadline reaches the loop
+//! A setter that makes a descriptor's earliest deadline *earlier* than the loop knows about
+//! pushes the descriptor on a lock-free "dirty" list (at most once; a flag dedups) and lowers
+//! `wake_at`, the time the loop has promised to look again. If the loop is asleep past the new
+//! deadline, the setter wakes the backend. Pushing a deadline *later* does none of this. Both
+//! the setter's and the loop's updates of `wake_at` are read-modify-writes of one word, so one
+//! of them always sees the other.
+
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+use crate::desc::{
+    check, info_generation, info_with_generation, Deadlines, TimerCell, CLOSING, EVENT_ERR, NEVER,
+    NIL, READ_EXPIRED, WRITE_EXPIRED,
+};
+use crate::fmt::{debug, trace};
+use crate::slot::Unblock;
+use crate::sync::{
+    AtomicBool, AtomicU32, AtomicU64, Locked, LoopGuard, Ordering, RawLock, SpinLock,
+};
+use crate::timer::TimerHeap;
+use crate::{
+    Clock, Error, Event, Generation, Handle, Instant, Mode, PollDesc, PollError, Poller,
+    StorageInUse,
+};
+
+/// `wake_at` value of an awake loop with no promise pending.
+const AWAKE: u64 = NEVER & !1;
+/// Low bit of `wake_at`: the loop is (about to be) blocked in the backend.
+const ASLEEP: u64 = 1;
+
+struct FreeList {
+    head: u32,
+    open: u32,
+}
+
+/// Counters, readable at run time with [`Netpoll::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// Descriptors open now.
+    pub open: u32,
+    /// Descriptor capacity.
+    pub capacity: u32,
+    /// Events delivered by the backend and applied.
+    pub events: u64,
+    /// Events dropped because their generation was stale (descriptor closed or reused).
+    pub stale_events: u64,
+    /// Deadlines that expired in the poll loop.
+    pub timeouts: u64,
+    /// Waiters woken by the poll loop (readiness or deadline).
+    pub wakeups: u64,
+    /// Calls to [`Netpoll::poll`].
+    pub polls: u64,
+}
+
+#[derive(Default)]
+struct LoopCounters {
+    events: u64,
+    stale_events: u64,
+    timeouts: u64,
+    wakeups: u64,
+}
+
+/// Go's network poller over a [`Poller`] backend, a [`Clock`] and caller-provided descriptor
+/// storage `S` (an array `[PollDesc; N]`, a `&'static` slice, or a boxed slice).
+///
+/// All operations take `&self`; share it between threads (or tasks and interrupt handlers).
+pub struct Netpoll<P, C, S, L = SpinLock>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    poller: P,
+    clock: C,
+    slots: S,
+    free: Locked<L, FreeList>,
+    dirty: AtomicU32,
+    wake_at: AtomicU64,
+    wake_pending: AtomicBool,
+    polling: AtomicBool,
+    heap_len: AtomicU32,
+    events: AtomicU64,
+    stale_events: AtomicU64,
+    timeouts: AtomicU64,
+    wakeups: AtomicU64,
+    polls: AtomicU64,
+    _lock: PhantomData<fn() -> L>,
+}
+
+impl<P, C, S, L> Netpoll<P, C, S, L>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    /// Build a poller over `slots`; its length is the descriptor capacity (at most 2^32 - 1
+    /// slots are used).
+    ///
+    /// Fails if another live `Netpoll` uses the same storage (possible with `&'static` slices).
+    pub fn new(poller: P, clock: C, slots: S) -> Result<Self, StorageInUse> {
+        let all = slots.as_ref();
+        if let Some(first) = all.first() {
+            if first.claimed.swap(1, Ordering::AcqRel) != 0 {
+                return Err(StorageInUse);
+            }
+        }
+        let this = Netpoll {
+            poller,
+            clock,
+            free: Self::new_free_list(),
+            slots,
+            dirty: AtomicU32::new(NIL),
+            wake_at: AtomicU64::new(AWAKE),
+            wake_pending: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
+            heap_len: AtomicU32::new(0),
+            events: AtomicU64::new(0),
+            stale_events: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            _lock: PhantomData,
+        };
+        this.reset_storage();
+        Ok(this)
+    }
+
+    fn new_free_list() -> Locked<L, FreeList> {
+        Locked::new(FreeList { head: NIL, open: 0 })
+    }
+
+    /// Put every slot in its unused state and chain the free list. Runs once, with the
+    /// storage claimed, before `self` is shared.
+    fn reset_storage(&self) {
+        let slots = self.descs();
+        // A per-storage salt for initial generations, so a handle from another pool rarely
+        // matches; the storage address is good enough for that.
+        let salt = (slots.as_ptr() as usize as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 36;
+        let mut guard = LoopGuard::try_acquire(&self.polling);
+        for (i, d) in slots.iter().enumerate() {
+            let g = Generation::new(salt as u32 ^ i as u32);
+            d.info.store(info_with_generation(g) | CLOSING, Ordering::Relaxed);
+            d.read.force_idle();
+            d.write.force_idle();
+            d.deadlines.with(|dl| *dl = Deadlines::NONE);
+            let next = if i + 1 < slots.len() { (i + 1) as u32 } else { NIL };
+            d.next_free.store(next, Ordering::Relaxed);
+            d.dirty_next.store(NIL, Ordering::Relaxed);
+            d.queued.store(false, Ordering::Relaxed);
+            if let Some(g) = guard.as_mut() {
+                d.timer.set(g, TimerCell::EMPTY);
+            }
+        }
+        self.free.with(|f| f.head = if slots.is_empty() { NIL } else { 0 });
+    }
+
+    fn descs(&self) -> &[PollDesc<L>] {
+        let all = self.slots.as_ref();
+        &all[..all.len().min(NIL as usize)]
+    }
+
+    fn desc(&self, h: Handle) -> Result<&PollDesc<L>, PollError> {
+        self.descs().get(h.index() as usize).ok_or(PollError::StaleHandle)
+    }
+
+    /// The backend.
+    pub fn poller(&self) -> &P {
+        &self.poller
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// How many descriptors the pool holds.
+    pub fn capacity(&self) -> usize {
+        self.descs().len()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            open: self.free.with(|f| f.open),
+            capacity: self.capacity() as u32,
+            events: self.events.load(Ordering::Relaxed),
+            stale_events: self.stale_events.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            wakeups: self.wakeups.load(Ordering::Relaxed),
+            polls: self.polls.load(Ordering::Relaxed),
+        }
+    }
+
+    // ---------------------------------------------------------------- open / close
+
+    /// Take a descriptor from the pool and register `source` with the backend (Go's
+    /// `poll_runtime_pollOpen`).
+    pub fn open(&self, source: &P::Source) -> Result<Handle, Error<P::Error>> {
+        let index = self
+            .free
+            .with(|f| {
+                let i = f.head;
+                if i == NIL {
+                    return None;
+                }
+                f.head = self.descs()[i as usize].next_free.load(Ordering::Relaxed);
+                f.open += 1;
+                Some(i)
+            })
+            .ok_or(PollError::PoolExhausted)?;
+        let d = &self.descs()[index as usize];
+        let generation = info_generation(d.info.load(Ordering::Relaxed)).next();
+        d.deadlines.with(|dl| {
+            dl.read = NEVER;
+            dl.write = NEVER;
+        });
+        d.read.reset();
+        d.write.reset();
+        d.info.store(info_with_generation(generation), Ordering::Release);
+        let handle = Handle::new(index, generation);
+        if let Err(e) = self.poller.register(source, handle.token()) {
+            d.info.fetch_or(CLOSING, Ordering::AcqRel);
+            self.release(index);
+            return Err(Error::Backend(e));
+        }
+        trace!("netpoll: open {}", handle.index());
+        Ok(handle)
+    }
+
+    fn release(&self, index: u32) {
+        self.free.with(|f| {
+            self.descs()[index as usize].next_free.store(f.head, Ordering::Relaxed);
+            f.head = index;
+            f.open -= 1;
+        });
+    }
+
+    /// Close a descriptor (Go's `pollUnblock` + `pollClose`): mark it closing, retire its
+    /// deadlines, wake both waiters with [`PollError::Closing`], deregister `source` and return
+    /// the slot to the pool. The handle is stale from then on; a second close gives
+    /// [`PollError::StaleHandle`].
+    pub fn close(&self, h: Handle, source: &P::Source) -> Result<(), Error<P::Error>> {
+        let d = self.desc(h)?;
+        d.deadlines.with(|dl| {
+            let info = d.load_info();
+            if info_generation(info) != h.generation() || info & CLOSING != 0 {
+                return Err(PollError::StaleHandle);
+            }
+            d.info.fetch_or(CLOSING, Ordering::AcqRel);
+            dl.read = NEVER;
+            dl.write = NEVER;
+            Ok(())
+        })?;
+        let r = d.read.unblock(Unblock::Wake);
+        let w = d.write.unblock(Unblock::Wake);
+        wake_all([r, w]);
+        let deregistered = self.poller.deregister(source, h.token());
+        self.release(h.index());
+        debug!("netpoll: close {}", h.index());
+        deregistered.map_err(Error::Backend)
+    }
+
+    // ---------------------------------------------------------------- waiting
+
+    /// Get ready for an I/O attempt in `mode` (Go's `pollReset`): fail fast if the descriptor
+    /// is closing or the deadline has expired, even if data is ready, and forget any readiness
+    /// edge not yet consumed.
+    #[inline]
+    pub fn prepare(&self, h: Handle, mode: Mode) -> Result<(), PollError> {
+        let d = self.desc(h)?;
+        check(d.load_info(), h.generation(), mode)?;
+        d.slot(mode).reset();
+        Ok(())
+    }
+
+    /// Re-arm `mode` in the backend before waiting (Go's `netpollarm`). Only oneshot or
+    /// level-triggered backends need it; call it after the I/O said "would block" and before
+    /// the first [`poll_wait`](Self::poll_wait).
+    pub fn arm(&self, h: Handle, mode: Mode, source: &P::Source) -> Result<(), Error<P::Error>> {
+        let d = self.desc(h)?;
+        check(d.load_info(), h.generation(), mode)?;
+        self.poller.arm(source, h.token(), mode).map_err(Error::Backend)
+    }
+
+    /// Wait until `mode` may make progress (Go's `pollWait`): `Ready(Ok(()))` means "retry the
+    /// I/O" (a readiness edge arrived, or was already stored); `Ready(Err(_))` gives the reason
+    /// the I/O must fail now; `Pending` means the task's waker will be woken.
+    ///
+    /// At most one wait per direction: a concurrent second one gets
+    /// [`PollError::DoubleWait`]. Re-polling the same wait (with the same or a new waker) is
+    /// fine; the newest waker is the one woken.
+    #[inline]
+    pub fn poll_wait(
+        &self,
+        h: Handle,
+        mode: Mode,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), PollError>> {
+        let d = match self.desc(h) {
+            Ok(d) => d,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let g = h.generation();
+        d.slot(mode).poll_wait(cx, || check(d.load_info(), g, mode))
+    }
+
+    /// [`poll_wait`](Self::poll_wait) as a future.
+    pub fn wait(&self, h: Handle, mode: Mode) -> Wait<'_, P, C, S, L> {
+        Wait { netpoll: self, handle: h, mode, parked: false }
+    }
+
+    /// Forget the waker a cancelled wait left behind (the [`Wait`] future does this on drop).
+    pub fn cancel_wait(&self, h: Handle, mode: Mode) {
+        if let Ok(d) = self.desc(h) {
+            if info_generation(d.load_info()) == h.generation() {
+                drop(d.slot(mode).clear_parked());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- deadlines
+
+    /// Set the read deadline (`None` clears it). See [`set_deadline`](Self::set_deadline).
+    #[inline]
+    pub fn set_read_deadline(&self, h: Handle, at: Option<Instant>) -> Result<(), PollError> {
+        self.set_deadlines(h, at, READ_EXPIRED)
+    }
+
+    /// Set the write deadline (`None` clears it). See [`set_deadline`](Self::set_deadline).
+    #[inline]
+    pub fn set_write_deadline(&self, h: Handle, at: Option<Instant>) -> Result<(), PollError> {
+        self.set_deadlines(h, at, WRITE_EXPIRED)
+    }
+
+    /// Set both deadlines (Go's `SetDeadline`); `None` clears them.
+    ///
+    /// Deadlines are absolute. One at or before now is expired at once: a blocked waiter wakes
+    /// with [`PollError::Timeout`] and later waits fail until the deadline is moved or cleared.
+    /// Moving a deadline later never touches the timer queue.
+    #[inline]
+    pub fn set_deadline(&self, h: Handle, at: Option<Instant>) -> Result<(), PollError> {
+        self.set_deadlines(h, at, READ_EXPIRED | WRITE_EXPIRED)
+    }
+
+    fn set_deadlines(&self, h: Handle, at: Option<Instant>, which: u32) -> Result<(), PollError> {
+        let d = self.desc(h)?;
+        let t = at.map_or(NEVER, Instant::as_nanos);
+        let expired = t != NEVER && t <= self.clock.now().as_nanos();
+        let (fire, lowered) = d.deadlines.with(|dl| {
+            let info = d.load_info();
+            if info_generation(info) != h.generation() {
+                return Err(PollError::StaleHandle);
+            }
+            if info & CLOSING != 0 {
+                return Err(PollError::Closing);
+            }
+            if which & READ_EXPIRED != 0 {
+                dl.read = t;
+            }
+            if which & WRITE_EXPIRED != 0 {
+                dl.write = t;
+            }
+            let (set, clear) = if expired { (which, 0) } else { (0, which) };
+            // Only newly expired directions wake their waiter.
+            let fire = set & !info;
+            let mut info = info;
+            if (info & !clear) | set != info {
+                info = update_info(&d.info, |i| (i & !clear) | set);
+            }
+            let next = dl.next_pending(info);
+            let lowered = if next < dl.armed {
+                dl.armed = next;
+                Some(next)
+            } else {
+                None
+            };
+            Ok((fire, lowered))
+        })?;
+        if let Some(mut e) = lowered {
+            if self.mark_dirty(h.index()) {
+                e = e.min(d.deadlines.with(|dl| dl.armed));
+            }
+            self.lower_wake_at(e);
+        }
+        if fire != 0 {
+            wake_all(unblock_expired(d, fire));
+        }
+        Ok(())
+    }
+
+    /// Queue descriptor `index` for the loop's attention. Returns whether this call pushed it.
+    fn mark_dirty(&self, index: u32) -> bool {
+        let d = &self.descs()[index as usize];
+        if d.queued.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let mut head = self.dirty.load(Ordering::Relaxed);
+        loop {
+            d.dirty_next.store(head, Ordering::Relaxed);
+            match self.dirty.compare_exchange_weak(
+                head,
+                index,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Make the loop look at the timers no later than `at`, waking it if it sleeps past that.
+    fn lower_wake_at(&self, at: u64) {
+        let want = at.saturating_add(1) & !1;
+        let mut s = self.wake_at.load(Ordering::Relaxed);
+        loop {
+            if want >= s & !1 {
+                return;
+            }
+            match self.wake_at.compare_exchange_weak(
+                s,
+                want | (s & ASLEEP),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        if s & ASLEEP != 0 {
+            // The loop promised to sleep past `at`. A failure here cannot be reported to the
+            // setter usefully; the loop still wakes at its old time and fires late.
+            let _ = self.wake();
+        }
+    }
+
+    // ---------------------------------------------------------------- the poll loop
+
+    /// Make a concurrent or the next [`poll`](Self::poll) return promptly (Go's
+    /// `netpollBreak`). Calls made while one is already pending reach the backend once.
+    pub fn wake(&self) -> Result<(), P::Error> {
+        if self.wake_pending.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.poller.wake().inspect_err(|_| self.wake_pending.store(false, Ordering::Release))
+    }
+
+    /// Run the poll loop once (Go's `netpoll(delay)` followed by `netpollready` and the
+    /// deadline timers): fire expired deadlines, wait for events no longer than `delay` and no
+    /// later than the next deadline, apply the events, fire again. Returns how many waiters it
+    /// woke.
+    ///
+    /// `delay`: `None` blocks until an event, a deadline or a [`wake`](Self::wake); zero polls.
+    /// One thread polls at a time; a concurrent call gets [`PollError::DoubleWait`].
+    pub fn poll(&self, delay: Option<Duration>) -> Result<usize, Error<P::Error>> {
+        let guard =
+            LoopGuard::try_acquire(&self.polling).ok_or(Error::Poll(PollError::DoubleWait))?;
+        let mut heap = TimerHeap::new(self.descs(), guard, &self.heap_len);
+        let mut counters = LoopCounters::default();
+        let result = self.poll_once(&mut heap, &mut counters, delay);
+        drop(heap);
+        self.events.fetch_add(counters.events, Ordering::Relaxed);
+        self.stale_events.fetch_add(counters.stale_events, Ordering::Relaxed);
+        self.timeouts.fetch_add(counters.timeouts, Ordering::Relaxed);
+        self.wakeups.fetch_add(counters.wakeups, Ordering::Relaxed);
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        result.map(|()| counters.wakeups as usize)
+    }
+
+    fn poll_once(
+        &self,
+        heap: &mut TimerHeap<'_, L>,
+        n: &mut LoopCounters,
+        delay: Option<Duration>,
+    ) -> Result<(), Error<P::Error>> {
+        self.wake_at.swap(AWAKE, Ordering::AcqRel);
+        self.drain_dirty(heap);
+        let now = self.clock.now().as_nanos();
+        self.fire_due(heap, now, n);
+
+        let mut timeout = if n.wakeups > 0 { Some(Duration::ZERO) } else { delay };
+        if timeout != Some(Duration::ZERO) {
+            if let Some(next) = self.next_timer(heap) {
+                let until = Duration::from_nanos(next.saturating_sub(now));
+                timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            }
+            let target = timeout.map_or(NEVER, |t| add_nanos(now, t));
+            let promised = self.promise_sleep(target);
+            if promised < target {
+                timeout = Some(Duration::from_nanos(promised.saturating_sub(now)));
+            }
+        }
+
+        let descs = self.descs();
+        let mut on_event = |ev: Event| apply_event(descs, ev, n);
+        let waited = self.poller.wait(timeout, &mut on_event);
+        self.wake_at.swap(AWAKE, Ordering::AcqRel);
+        self.wake_pending.store(false, Ordering::Release);
+
+        self.drain_dirty(heap);
+        let now = self.clock.now().as_nanos();
+        self.fire_due(heap, now, n);
+        waited.map_err(Error::Backend)
+    }
+
+    /// Publish that the loop sleeps until `target` (rounded up to even), or until an earlier
+    /// time a setter already asked for; returns the time promised.
+    fn promise_sleep(&self, target: u64) -> u64 {
+        let target = if target == NEVER { AWAKE } else { target.saturating_add(1) & !1 };
+        let mut s = self.wake_at.load(Ordering::Relaxed);
+        loop {
+            let t = target.min(s & !1);
+            match self.wake_at.compare_exchange_weak(
+                s,
+                t | ASLEEP,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return if t == AWAKE { NEVER } else { t },
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    fn drain_dirty(&self, heap: &mut TimerHeap<'_, L>) {
+        let descs = self.descs();
+        let mut index = self.dirty.swap(NIL, Ordering::AcqRel);
+        while index != NIL {
+            let d = &descs[index as usize];
+            let next = d.dirty_next.load(Ordering::Relaxed);
+            // Clear the flag before reading the deadlines: a setter that still sees it set
+            // published its deadline before we read it.
+            d.queued.swap(false, Ordering::AcqRel);
+            let key = d.deadlines.with(|dl| {
+                dl.armed = dl.next_pending(d.load_info());
+                dl.armed
+            });
+            heap.set(index, key);
+            index = next;
+        }
+    }
+
+    /// The earliest deadline still pending, after re-keying top entries whose descriptor moved
+    /// its deadline later or cleared it (so the loop never sleeps towards a stale time).
+    fn next_timer(&self, heap: &mut TimerHeap<'_, L>) -> Option<u64> {
+        let descs = self.descs();
+        while let Some((key, index)) = heap.peek() {
+            let d = &descs[index as usize];
+            let actual = d.deadlines.with(|dl| {
+                dl.armed = dl.next_pending(d.load_info());
+                dl.armed
+            });
+            if actual == key {
+                return Some(key);
+            }
+            heap.set(index, actual);
+        }
+        None
+    }
+
+    fn fire_due(&self, heap: &mut TimerHeap<'_, L>, now: u64, n: &mut LoopCounters) {
+        let descs = self.descs();
+        while let Some((key, index)) = heap.peek() {
+            if key > now {
+                break;
+            }
+            let d = &descs[index as usize];
+            let (fire, next) = d.deadlines.with(|dl| {
+                let info = d.load_info();
+                let mut fire = 0;
+                if dl.read <= now && info & READ_EXPIRED == 0 {
+                    fire |= READ_EXPIRED;
+                }
+                if dl.write <= now && info & WRITE_EXPIRED == 0 {
+                    fire |= WRITE_EXPIRED;
+                }
+                if fire != 0 {
+                    d.info.fetch_or(fire, Ordering::AcqRel);
+                }
+                dl.armed = dl.next_pending(info | fire);
+                (fire, dl.armed)
+            });
+            heap.set(index, next);
+            if fire != 0 {
+                n.timeouts += u64::from(fire & READ_EXPIRED != 0) + u64::from(fire & WRITE_EXPIRED != 0);
+                trace!("netpoll: deadline {}", index);
+                n.wakeups += wake_all(unblock_expired(d, fire)) as u64;
+            }
+        }
+    }
+
+    /// The number of timer entries queued (for tests and benchmarks).
+    #[doc(hidden)]
+    pub fn timer_entries(&self) -> u32 {
+        self.heap_len.load(Ordering::Relaxed)
+    }
+}
+
+impl<P, C, S, L> Drop for Netpoll<P, C, S, L>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    fn drop(&mut self) {
+        if let Some(first) = self.slots.as_ref().first() {
+            first.claimed.store(0, Ordering::Release);
+        }
+    }
+}
+
+impl<P, C, S, L> core::fmt::Debug for Netpoll<P, C, S, L>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Netpoll").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+/// Apply one backend event (Go's `netpollready`): drop it if its generation is stale, record an
+/// error condition, and unblock the directions it reports.
+fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounters) {
+    let Some(d) = descs.get(ev.token.index() as usize) else {
+        n.stale_events += 1;
+        return;
+    };
+    let g = ev.token.generation();
+    let info = d.load_info();
+    if info_generation(info) != g {
+        n.stale_events += 1;
+        return;
+    }
+    n.events += 1;
+    let r = ev.readiness;
+    if r.error && info & EVENT_ERR == 0 {
+        // Only while the generation still matches: a reused slot must not inherit the error.
+        let _ = d.info.fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
+            (info_generation(i) == g).then_some(i | EVENT_ERR)
+        });
+    }
+    let rw = if r.readable || r.error { d.read.unblock(Unblock::Ready) } else { None };
+    let ww = if r.writable || r.error { d.write.unblock(Unblock::Ready) } else { None };
+    n.wakeups += wake_all([rw, ww]) as u64;
+}
+
+fn unblock_expired<L: RawLock>(d: &PollDesc<L>, fire: u32) -> [Option<Waker>; 2] {
+    let r = if fire & READ_EXPIRED != 0 { d.read.unblock(Unblock::Wake) } else { None };
+    let w = if fire & WRITE_EXPIRED != 0 { d.write.unblock(Unblock::Wake) } else { None };
+    [r, w]
+}
+
+fn wake_all(wakers: [Option<Waker>; 2]) -> usize {
+    let mut n = 0;
+    for w in wakers.into_iter().flatten() {
+        w.wake();
+        n += 1;
+    }
+    n
+}
+
+/// Atomically apply `f` to the info word; returns the new value.
+fn update_info(info: &AtomicU32, f: impl Fn(u32) -> u32) -> u32 {
+    let mut cur = info.load(Ordering::Acquire);
+    loop {
+        let new = f(cur);
+        match info.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return new,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+fn add_nanos(now: u64, d: Duration) -> u64 {
+    now.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A future that resolves when a [`Netpoll::poll_wait`] would return `Ready`.
+///
+/// Dropping it before completion forgets its waker.
+#[must_use = "futures do nothing unless polled"]
+pub struct Wait<'a, P, C, S, L = SpinLock>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    netpoll: &'a Netpoll<P, C, S, L>,
+    handle: Handle,
+    mode: Mode,
+    parked: bool,
+}
+
+impl<P, C, S, L> Future for Wait<'_, P, C, S, L>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    type Output = Result<(), PollError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let r = this.netpoll.poll_wait(this.handle, this.mode, cx);
+        this.parked = r.is_pending();
+        r
+    }
+}
+
+impl<P, C, S, L> Drop for Wait<'_, P, C, S, L>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    fn drop(&mut self) {
+        if self.parked {
+            self.netpoll.cancel_wait(self.handle, self.mode);
+        }
+    }
+}
