@@ -1,0 +1,1 @@
+//! Work in progress: the std adapter (see issue 3).
