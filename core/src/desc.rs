@@ -10,7 +10,7 @@
 
 use crate::handle::{Generation, GENERATION_MASK};
 use crate::slot::WaiterSlot;
-use crate::sync::{AtomicBool, AtomicU32, AtomicU8, LoopCell, Locked, Ordering, RawLock};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, Locked, LoopCell, Ordering, RawLock};
 use crate::{Mode, PollError};
 
 /// Info word: the descriptor is closing.
@@ -73,12 +73,24 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
-    pub(crate) const NONE: Deadlines = Deadlines { read: NEVER, write: NEVER, armed: NEVER };
+    pub(crate) const NONE: Deadlines = Deadlines {
+        read: NEVER,
+        write: NEVER,
+        armed: NEVER,
+    };
 
     /// The earliest deadline that has not expired yet, given the info word's expired bits.
     pub(crate) fn next_pending(&self, info: u32) -> u64 {
-        let r = if info & READ_EXPIRED == 0 { self.read } else { NEVER };
-        let w = if info & WRITE_EXPIRED == 0 { self.write } else { NEVER };
+        let r = if info & READ_EXPIRED == 0 {
+            self.read
+        } else {
+            NEVER
+        };
+        let w = if info & WRITE_EXPIRED == 0 {
+            self.write
+        } else {
+            NEVER
+        };
         r.min(w)
     }
 }
@@ -93,7 +105,11 @@ pub(crate) struct TimerCell {
 }
 
 impl TimerCell {
-    pub(crate) const EMPTY: TimerCell = TimerCell { key: NEVER, index: NIL, pos: NIL };
+    pub(crate) const EMPTY: TimerCell = TimerCell {
+        key: NEVER,
+        index: NIL,
+        pos: NIL,
+    };
 }
 
 /// One descriptor slot. A pool is a slice of these: an array `[PollDesc; N]` on a board, a

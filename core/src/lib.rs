@@ -4,8 +4,11 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(loom)]
+#[cfg(any(loom, test))]
 extern crate std;
+
+#[cfg(test)]
+mod test_util;
 
 // The logging shim must come first so its macros are visible below.
 mod fmt;

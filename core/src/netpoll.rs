@@ -154,11 +154,16 @@ where
         let mut guard = LoopGuard::try_acquire(&self.polling);
         for (i, d) in slots.iter().enumerate() {
             let g = Generation::new(salt as u32 ^ i as u32);
-            d.info.store(info_with_generation(g) | CLOSING, Ordering::Relaxed);
+            d.info
+                .store(info_with_generation(g) | CLOSING, Ordering::Relaxed);
             d.read.force_idle();
             d.write.force_idle();
             d.deadlines.with(|dl| *dl = Deadlines::NONE);
-            let next = if i + 1 < slots.len() { (i + 1) as u32 } else { NIL };
+            let next = if i + 1 < slots.len() {
+                (i + 1) as u32
+            } else {
+                NIL
+            };
             d.next_free.store(next, Ordering::Relaxed);
             d.dirty_next.store(NIL, Ordering::Relaxed);
             d.queued.store(false, Ordering::Relaxed);
@@ -166,7 +171,8 @@ where
                 d.timer.set(g, TimerCell::EMPTY);
             }
         }
-        self.free.with(|f| f.head = if slots.is_empty() { NIL } else { 0 });
+        self.free
+            .with(|f| f.head = if slots.is_empty() { NIL } else { 0 });
     }
 
     fn descs(&self) -> &[PollDesc<L>] {
@@ -175,7 +181,9 @@ where
     }
 
     fn desc(&self, h: Handle) -> Result<&PollDesc<L>, PollError> {
-        self.descs().get(h.index() as usize).ok_or(PollError::StaleHandle)
+        self.descs()
+            .get(h.index() as usize)
+            .ok_or(PollError::StaleHandle)
     }
 
     /// The backend.
@@ -231,7 +239,8 @@ where
         });
         d.read.reset();
         d.write.reset();
-        d.info.store(info_with_generation(generation), Ordering::Release);
+        d.info
+            .store(info_with_generation(generation), Ordering::Release);
         let handle = Handle::new(index, generation);
         if let Err(e) = self.poller.register(source, handle.token()) {
             d.info.fetch_or(CLOSING, Ordering::AcqRel);
@@ -244,7 +253,9 @@ where
 
     fn release(&self, index: u32) {
         self.free.with(|f| {
-            self.descs()[index as usize].next_free.store(f.head, Ordering::Relaxed);
+            self.descs()[index as usize]
+                .next_free
+                .store(f.head, Ordering::Relaxed);
             f.head = index;
             f.open -= 1;
         });
@@ -294,7 +305,9 @@ where
     pub fn arm(&self, h: Handle, mode: Mode, source: &P::Source) -> Result<(), Error<P::Error>> {
         let d = self.desc(h)?;
         check(d.load_info(), h.generation(), mode)?;
-        self.poller.arm(source, h.token(), mode).map_err(Error::Backend)
+        self.poller
+            .arm(source, h.token(), mode)
+            .map_err(Error::Backend)
     }
 
     /// Wait until `mode` may make progress (Go's `pollWait`): `Ready(Ok(()))` means "retry the
@@ -321,7 +334,12 @@ where
 
     /// [`poll_wait`](Self::poll_wait) as a future.
     pub fn wait(&self, h: Handle, mode: Mode) -> Wait<'_, P, C, S, L> {
-        Wait { netpoll: self, handle: h, mode, parked: false }
+        Wait {
+            netpoll: self,
+            handle: h,
+            mode,
+            parked: false,
+        }
     }
 
     /// Forget the waker a cancelled wait left behind (the [`Wait`] future does this on drop).
@@ -412,12 +430,10 @@ where
         let mut head = self.dirty.load(Ordering::Relaxed);
         loop {
             d.dirty_next.store(head, Ordering::Relaxed);
-            match self.dirty.compare_exchange_weak(
-                head,
-                index,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .dirty
+                .compare_exchange_weak(head, index, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(actual) => head = actual,
             }
@@ -457,7 +473,9 @@ where
         if self.wake_pending.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.poller.wake().inspect_err(|_| self.wake_pending.store(false, Ordering::Release))
+        self.poller
+            .wake()
+            .inspect_err(|_| self.wake_pending.store(false, Ordering::Release))
     }
 
     /// Run the poll loop once (Go's `netpoll(delay)` followed by `netpollready` and the
@@ -475,8 +493,10 @@ where
         let result = self.poll_once(&mut heap, &mut counters, delay);
         drop(heap);
         self.events.fetch_add(counters.events, Ordering::Relaxed);
-        self.stale_events.fetch_add(counters.stale_events, Ordering::Relaxed);
-        self.timeouts.fetch_add(counters.timeouts, Ordering::Relaxed);
+        self.stale_events
+            .fetch_add(counters.stale_events, Ordering::Relaxed);
+        self.timeouts
+            .fetch_add(counters.timeouts, Ordering::Relaxed);
         self.wakeups.fetch_add(counters.wakeups, Ordering::Relaxed);
         self.polls.fetch_add(1, Ordering::Relaxed);
         result.map(|()| counters.wakeups as usize)
@@ -493,7 +513,11 @@ where
         let now = self.clock.now().as_nanos();
         self.fire_due(heap, now, n);
 
-        let mut timeout = if n.wakeups > 0 { Some(Duration::ZERO) } else { delay };
+        let mut timeout = if n.wakeups > 0 {
+            Some(Duration::ZERO)
+        } else {
+            delay
+        };
         if timeout != Some(Duration::ZERO) {
             if let Some(next) = self.next_timer(heap) {
                 let until = Duration::from_nanos(next.saturating_sub(now));
@@ -521,7 +545,11 @@ where
     /// Publish that the loop sleeps until `target` (rounded up to even), or until an earlier
     /// time a setter already asked for; returns the time promised.
     fn promise_sleep(&self, target: u64) -> u64 {
-        let target = if target == NEVER { AWAKE } else { target.saturating_add(1) & !1 };
+        let target = if target == NEVER {
+            AWAKE
+        } else {
+            target.saturating_add(1) & !1
+        };
         let mut s = self.wake_at.load(Ordering::Relaxed);
         loop {
             let t = target.min(s & !1);
@@ -597,7 +625,8 @@ where
             });
             heap.set(index, next);
             if fire != 0 {
-                n.timeouts += u64::from(fire & READ_EXPIRED != 0) + u64::from(fire & WRITE_EXPIRED != 0);
+                n.timeouts +=
+                    u64::from(fire & READ_EXPIRED != 0) + u64::from(fire & WRITE_EXPIRED != 0);
                 trace!("netpoll: deadline {}", index);
                 n.wakeups += wake_all(unblock_expired(d, fire)) as u64;
             }
@@ -633,7 +662,9 @@ where
     L: RawLock,
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Netpoll").field("stats", &self.stats()).finish_non_exhaustive()
+        f.debug_struct("Netpoll")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -654,18 +685,36 @@ fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounter
     let r = ev.readiness;
     if r.error && info & EVENT_ERR == 0 {
         // Only while the generation still matches: a reused slot must not inherit the error.
-        let _ = d.info.fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
-            (info_generation(i) == g).then_some(i | EVENT_ERR)
-        });
+        let _ = d
+            .info
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
+                (info_generation(i) == g).then_some(i | EVENT_ERR)
+            });
     }
-    let rw = if r.readable || r.error { d.read.unblock(Unblock::Ready) } else { None };
-    let ww = if r.writable || r.error { d.write.unblock(Unblock::Ready) } else { None };
+    let rw = if r.readable || r.error {
+        d.read.unblock(Unblock::Ready)
+    } else {
+        None
+    };
+    let ww = if r.writable || r.error {
+        d.write.unblock(Unblock::Ready)
+    } else {
+        None
+    };
     n.wakeups += wake_all([rw, ww]) as u64;
 }
 
 fn unblock_expired<L: RawLock>(d: &PollDesc<L>, fire: u32) -> [Option<Waker>; 2] {
-    let r = if fire & READ_EXPIRED != 0 { d.read.unblock(Unblock::Wake) } else { None };
-    let w = if fire & WRITE_EXPIRED != 0 { d.write.unblock(Unblock::Wake) } else { None };
+    let r = if fire & READ_EXPIRED != 0 {
+        d.read.unblock(Unblock::Wake)
+    } else {
+        None
+    };
+    let w = if fire & WRITE_EXPIRED != 0 {
+        d.write.unblock(Unblock::Wake)
+    } else {
+        None
+    };
     [r, w]
 }
 
@@ -740,3 +789,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

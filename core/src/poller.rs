@@ -39,13 +39,29 @@ pub struct Readiness {
 
 impl Readiness {
     /// Readable only.
-    pub const READABLE: Readiness = Readiness { readable: true, writable: false, error: false };
+    pub const READABLE: Readiness = Readiness {
+        readable: true,
+        writable: false,
+        error: false,
+    };
     /// Writable only.
-    pub const WRITABLE: Readiness = Readiness { readable: false, writable: true, error: false };
+    pub const WRITABLE: Readiness = Readiness {
+        readable: false,
+        writable: true,
+        error: false,
+    };
     /// Readable and writable.
-    pub const BOTH: Readiness = Readiness { readable: true, writable: true, error: false };
+    pub const BOTH: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        error: false,
+    };
     /// An error condition.
-    pub const ERROR: Readiness = Readiness { readable: true, writable: true, error: true };
+    pub const ERROR: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        error: true,
+    };
 }
 
 /// One readiness event from the backend.

@@ -50,11 +50,17 @@ pub(crate) struct WaiterSlot {
 impl WaiterSlot {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { state: AtomicU8::new(0), waker: WakerCell::new() }
+        Self {
+            state: AtomicU8::new(0),
+            waker: WakerCell::new(),
+        }
     }
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { state: AtomicU8::new(0), waker: WakerCell::new() }
+        Self {
+            state: AtomicU8::new(0),
+            waker: WakerCell::new(),
+        }
     }
 
     /// Forget a readiness edge nobody consumed (Go's `pollReset`): the caller is about to
@@ -70,6 +76,12 @@ impl WaiterSlot {
     /// built over it); a waker left in the cell is dropped when the next waiter replaces it.
     pub(crate) fn force_idle(&self) {
         self.state.store(0, Ordering::Release);
+    }
+
+    /// Force the state word, to reach transient states in unit tests.
+    #[cfg(test)]
+    pub(crate) fn set_state(&self, s: u8) {
+        self.state.store(s, Ordering::Release);
     }
 
     /// The raw state word, for tests and debug output.
@@ -128,7 +140,8 @@ impl WaiterSlot {
                 // SAFETY: this thread set REGISTERING on a word that had neither
                 // REGISTERING nor WAKING, so it owns the cell until it clears the bit below.
                 let old = unsafe { self.waker.with_mut(Option::take) };
-                self.state.fetch_and(!(REGISTERING | WAKING | PARKED), Ordering::AcqRel);
+                self.state
+                    .fetch_and(!(REGISTERING | WAKING | PARKED), Ordering::AcqRel);
                 drop(old);
                 return Poll::Ready(Err(e));
             }
@@ -153,7 +166,9 @@ impl WaiterSlot {
                 Err(_) => {
                     // SAFETY: REGISTERING is still ours: only this thread clears it.
                     let mine = unsafe { self.waker.with_mut(Option::take) };
-                    s = self.state.fetch_and(!(REGISTERING | WAKING | PARKED), Ordering::AcqRel)
+                    s = self
+                        .state
+                        .fetch_and(!(REGISTERING | WAKING | PARKED), Ordering::AcqRel)
                         & !(REGISTERING | WAKING | PARKED);
                     drop(mine);
                     // Loop: consume READY, or report the error the unblocker published.
@@ -172,10 +187,16 @@ impl WaiterSlot {
             let busy = s & (REGISTERING | WAKING) != 0;
             let own = s & PARKED != 0 && !busy;
             // A registration in progress is told about us through WAKING so its commit fails.
-            let new = if own || s & REGISTERING != 0 { s | add | WAKING } else { s | add };
+            let new = if own || s & REGISTERING != 0 {
+                s | add | WAKING
+            } else {
+                s | add
+            };
             // Even when `new == s` this is a read-modify-write: it reads the latest value,
             // which is what orders us against a concurrent registration.
-            match self.state.compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => break own,
                 Err(actual) => s = actual,
@@ -211,3 +232,6 @@ impl WaiterSlot {
         waker
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -98,12 +98,16 @@ impl SpinLock {
     /// An unlocked lock.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Self { held: AtomicBool::new(false) }
+        Self {
+            held: AtomicBool::new(false),
+        }
     }
     /// An unlocked lock.
     #[cfg(loom)]
     pub fn new() -> Self {
-        Self { held: AtomicBool::new(false) }
+        Self {
+            held: AtomicBool::new(false),
+        }
     }
 }
 
@@ -162,11 +166,17 @@ unsafe impl<L: Sync, T: Send> Sync for Locked<L, T> {}
 impl<L: RawLock, T> Locked<L, T> {
     #[cfg(not(loom))]
     pub(crate) const fn new(value: T) -> Self {
-        Self { lock: L::INIT, value: RawCell::new(value) }
+        Self {
+            lock: L::INIT,
+            value: RawCell::new(value),
+        }
     }
     #[cfg(loom)]
     pub(crate) fn new(value: T) -> Self {
-        Self { lock: L::new_runtime(), value: RawCell::new(value) }
+        Self {
+            lock: L::new_runtime(),
+            value: RawCell::new(value),
+        }
     }
 
     /// Run `f` on the value with the lock held. `f` must not call `with` on the same value.

@@ -48,15 +48,19 @@ impl ManualClock {
 
     /// A clock at `t`.
     pub fn starting_at(t: Instant) -> Self {
-        ManualClock { nanos: AtomicU64::new(t.as_nanos()) }
+        ManualClock {
+            nanos: AtomicU64::new(t.as_nanos()),
+        }
     }
 
     /// Move time forward by `d` (saturating).
     pub fn advance(&self, d: Duration) {
         let step = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let _ = self.nanos.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            Some(n.saturating_add(step))
-        });
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(step))
+            });
     }
 
     /// Jump to `t`; a `t` earlier than now is ignored (clocks are monotonic).
@@ -156,13 +160,21 @@ impl<const N: usize> ScriptedPoller<N> {
     pub fn push_source(&self, source: u32, readiness: Readiness) -> Result<(), Event> {
         match self.token_of(source) {
             Some(token) => self.push(token, readiness),
-            None => Err(Event { token: Token(u64::MAX), readiness }),
+            None => Err(Event {
+                token: Token(u64::MAX),
+                readiness,
+            }),
         }
     }
 
     /// The token `source` is registered with.
     pub fn token_of(&self, source: u32) -> Option<Token> {
-        self.script.with(|s| s.registered.iter().find(|(src, _)| *src == source).map(|r| r.1))
+        self.script.with(|s| {
+            s.registered
+                .iter()
+                .find(|(src, _)| *src == source)
+                .map(|r| r.1)
+        })
     }
 
     /// How many sources are registered now.
@@ -207,7 +219,9 @@ impl<const N: usize> Default for ScriptedPoller<N> {
 
 impl<const N: usize> core::fmt::Debug for ScriptedPoller<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ScriptedPoller").field("registered", &self.registered()).finish()
+        f.debug_struct("ScriptedPoller")
+            .field("registered", &self.registered())
+            .finish()
     }
 }
 
@@ -219,7 +233,9 @@ impl<const N: usize> Poller for ScriptedPoller<N> {
         self.script.with(|s| {
             Self::injected(s, Call::Register)?;
             s.registered.retain(|(src, _)| src != source);
-            s.registered.push((*source, token)).map_err(|_| ScriptError::Full)
+            s.registered
+                .push((*source, token))
+                .map_err(|_| ScriptError::Full)
         })
     }
 

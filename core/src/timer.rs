@@ -38,7 +38,12 @@ impl<'a, L: RawLock> TimerHeap<'a, L> {
         guard: LoopGuard<'a>,
         saved_len: &'a AtomicU32,
     ) -> Self {
-        TimerHeap { slots, len: saved_len.load(Ordering::Relaxed), saved_len, guard }
+        TimerHeap {
+            slots,
+            len: saved_len.load(Ordering::Relaxed),
+            saved_len,
+            guard,
+        }
     }
 
     fn cell(&self, i: u32) -> TimerCell {
@@ -159,3 +164,6 @@ impl<'a, L: RawLock> TimerHeap<'a, L> {
         self.set_entry(pos, key, index);
     }
 }
+
+#[cfg(test)]
+mod tests;
