@@ -31,12 +31,19 @@ fn main() {
 
     let a = np.open(&1).expect("slot");
     let b = np.open(&2).expect("slot");
-    println!("[t={}ms] opened a={a:?} b={b:?} (capacity {})", t(&np), np.capacity());
+    println!(
+        "[t={}ms] opened a={a:?} b={b:?} (capacity {})",
+        t(&np),
+        np.capacity()
+    );
 
     // 1. A readiness edge with nobody waiting is remembered.
     np.poller().push(a.token(), Readiness::READABLE).unwrap();
     np.poll(Some(Duration::ZERO)).unwrap();
-    println!("[t={}ms] edge on a before anyone waits -> stored as ready", t(&np));
+    println!(
+        "[t={}ms] edge on a before anyone waits -> stored as ready",
+        t(&np)
+    );
     let r = np.poll_wait(a, Mode::Read, &mut cx);
     println!("[t={}ms] wait on a returns at once: {r:?}", t(&np));
 
@@ -51,10 +58,15 @@ fn main() {
         t(&np),
         counter.0.load(Ordering::SeqCst)
     );
-    println!("[t={}ms] re-poll: {:?}", t(&np), np.poll_wait(a, Mode::Read, &mut cx));
+    println!(
+        "[t={}ms] re-poll: {:?}",
+        t(&np),
+        np.poll_wait(a, Mode::Read, &mut cx)
+    );
 
     // 3. A read deadline bounds the loop's wait and expires the parked read.
-    np.set_read_deadline(b, Some(np.clock().now().saturating_add(ms(30)))).unwrap();
+    np.set_read_deadline(b, Some(np.clock().now().saturating_add(ms(30))))
+        .unwrap();
     let _ = np.poll_wait(b, Mode::Read, &mut cx);
     np.poll(None).unwrap();
     println!(
@@ -64,7 +76,8 @@ fn main() {
     );
     // Per-read reset: push the deadline later; the timer queue is not touched.
     np.clock().advance(ms(20));
-    np.set_read_deadline(b, Some(np.clock().now().saturating_add(ms(30)))).unwrap();
+    np.set_read_deadline(b, Some(np.clock().now().saturating_add(ms(30))))
+        .unwrap();
     np.poll(None).unwrap();
     println!(
         "[t={}ms] deadline pushed to t=50ms; the old entry (t=30ms) is re-armed lazily; backend timeout {:?}",
@@ -88,7 +101,11 @@ fn main() {
 
     // 4. Close wakes the waiter with Closing; the handle goes stale once the slot is reused.
     np.close(b, &2).unwrap();
-    println!("[t={}ms] close b -> wait on b: {:?}", t(&np), np.poll_wait(b, Mode::Read, &mut cx));
+    println!(
+        "[t={}ms] close b -> wait on b: {:?}",
+        t(&np),
+        np.poll_wait(b, Mode::Read, &mut cx)
+    );
     let c = np.open(&3).unwrap();
     println!(
         "[t={}ms] reopened slot {} as c={c:?}; old b: {:?}; event with b's token dropped",
@@ -99,5 +116,8 @@ fn main() {
     np.poller().push(b.token(), Readiness::READABLE).unwrap();
     np.poll(Some(Duration::ZERO)).unwrap();
     println!("[t={}ms] stats: {:?}", t(&np), np.stats());
-    assert!(matches!(np.poll_wait(c, Mode::Read, &mut cx), Poll::Pending));
+    assert!(matches!(
+        np.poll_wait(c, Mode::Read, &mut cx),
+        Poll::Pending
+    ));
 }

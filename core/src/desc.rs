@@ -215,3 +215,6 @@ impl<L: RawLock> core::fmt::Debug for PollDesc<L> {
             .finish_non_exhaustive()
     }
 }
+
+// The per-descriptor state must stay small: Go's pollDesc is 240 bytes; ours targets 128.
+const _: () = assert!(core::mem::size_of::<PollDesc<crate::SpinLock>>() <= 128);
