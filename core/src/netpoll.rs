@@ -153,7 +153,8 @@ where
         let salt = (slots.as_ptr() as usize as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 36;
         let mut guard = LoopGuard::try_acquire(&self.polling);
         for (i, d) in slots.iter().enumerate() {
-            let g = Generation::new(salt as u32 ^ i as u32);
+            // Never generation 0, so `Handle::default()` matches no slot.
+            let g = Generation::new(salt as u32 ^ i as u32).next();
             d.info
                 .store(info_with_generation(g) | CLOSING, Ordering::Relaxed);
             d.read.force_idle();
@@ -622,10 +623,10 @@ where
             let (fire, next) = d.deadlines.with(|dl| {
                 let info = d.load_info();
                 let mut fire = 0;
-                if dl.read <= now && info & READ_EXPIRED == 0 {
+                if dl.read != NEVER && dl.read <= now && info & READ_EXPIRED == 0 {
                     fire |= READ_EXPIRED;
                 }
-                if dl.write <= now && info & WRITE_EXPIRED == 0 {
+                if dl.write != NEVER && dl.write <= now && info & WRITE_EXPIRED == 0 {
                     fire |= WRITE_EXPIRED;
                 }
                 if fire != 0 {

@@ -747,3 +747,18 @@ fn stats_count_what_happened() {
         (1, 8, 1, 1, 1)
     );
 }
+
+#[test]
+fn no_deadline_never_fires_even_at_the_end_of_time() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    let w = CountingWaker::new();
+    np.set_read_deadline(h, at(&np, ms(1))).unwrap();
+    tick(&np);
+    np.set_read_deadline(h, None).unwrap();
+    assert!(np.poll_wait(h, Mode::Read, &mut w.cx()).is_pending());
+    np.clock().set(Instant::MAX);
+    assert_eq!(tick(&np), 0);
+    assert_eq!(np.prepare(h, Mode::Read), Ok(()));
+}
