@@ -1,1 +1,20 @@
-//! Work in progress: the std adapter (see issue 3).
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+mod clock;
+mod error;
+mod fd;
+mod park;
+mod runtime;
+mod sys;
+
+pub mod net;
+pub mod trace;
+
+pub use clock::{deadline_after, StdClock};
+pub use error::{is_closed, is_timeout, NetError};
+pub use fd::Closer;
+pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
+pub use sys::BackendKind;

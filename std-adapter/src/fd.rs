@@ -1,0 +1,311 @@
+//! [`PollFd`]: a non-blocking socket registered with a runtime, and the two ways of waiting on
+//! it (Go's `internal/poll.FD` plus `pollDesc`).
+//!
+//! Every operation follows Go's order: *prepare* (fail fast on a closed socket or an expired
+//! deadline), try the syscall, and only on `EAGAIN` *arm* (oneshot backends) and *wait*, then
+//! try again. The blocking form parks the calling thread; the async form returns `Pending` and
+//! lets the poller thread wake the task.
+//!
+//! ## Close from another thread, and descriptor reuse
+//! [`close`](PollFd::close) may run while other threads are inside an operation. It marks the
+//! descriptor closing in the core (which wakes both waiters with an error), deregisters it,
+//! and shuts the socket down, but does **not** close the file descriptor: that happens when the
+//! owning socket value is dropped, which cannot happen while an operation borrows it. So an
+//! operation racing with `close` may still make one syscall, but always on *this* socket,
+//! never on an unrelated one that reused the descriptor number; the syscall then fails, sees
+//! EOF, or says `EAGAIN`, and the following wait reports "use of closed network connection".
+//!
+//! ## One waiter per direction
+//! Blocking operations take a per-direction lock (Go's `fdMutex` read/write locks), so two
+//! threads reading one socket take turns instead of tripping the core's "double wait". Async
+//! operations take `&mut self` through the `futures-io` traits, which gives the same
+//! guarantee per socket value.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
+
+use netpoll_core::{Handle, Mode, PollError};
+
+use crate::error::{from_core, from_poll, NetError};
+use crate::park;
+use crate::runtime::{Runtime, Shared};
+use crate::sys::net as sysnet;
+use crate::trace;
+
+pub(crate) struct Inner<S: AsFd + 'static> {
+    io: S,
+    handle: Handle,
+    rt: Runtime,
+    /// Shut the socket down on `close` (streams and listeners).
+    shutdown_on_close: bool,
+    closed: AtomicBool,
+    read_lock: Mutex<()>,
+    write_lock: Mutex<()>,
+    /// Whether an async wait in each direction is counted in `async_pending_now`.
+    pending: [AtomicBool; 2],
+}
+
+/// A registered socket. Dropping it deregisters and closes the descriptor.
+pub(crate) struct PollFd<S: AsFd + 'static> {
+    inner: Arc<Inner<S>>,
+}
+
+fn idx(mode: Mode) -> usize {
+    match mode {
+        Mode::Read => 0,
+        Mode::Write => 1,
+    }
+}
+
+impl<S: AsFd + 'static> PollFd<S> {
+    /// Register `io` (already non-blocking) with `rt`.
+    pub(crate) fn new(io: S, rt: &Runtime, shutdown_on_close: bool) -> io::Result<PollFd<S>> {
+        let handle = rt.shared().np.open(&io as &dyn AsFd).map_err(from_core)?;
+        trace::add(io.as_fd().as_raw_fd(), handle);
+        Ok(PollFd {
+            inner: Arc::new(Inner {
+                io,
+                handle,
+                rt: rt.clone(),
+                shutdown_on_close,
+                closed: AtomicBool::new(false),
+                read_lock: Mutex::new(()),
+                write_lock: Mutex::new(()),
+                pending: [AtomicBool::new(false), AtomicBool::new(false)],
+            }),
+        })
+    }
+
+    /// The wrapped `std` socket.
+    pub(crate) fn io(&self) -> &S {
+        &self.inner.io
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.inner.rt
+    }
+
+    pub(crate) fn closer(&self) -> Closer
+    where
+        S: Send + Sync + 'static,
+    {
+        let weak: Weak<dyn CloseDyn> = Arc::downgrade(&self.inner) as Weak<dyn CloseDyn>;
+        Closer { inner: weak }
+    }
+
+    pub(crate) fn close(&self) -> io::Result<()> {
+        self.inner.close()
+    }
+
+    fn shared(&self) -> &Shared {
+        self.inner.rt.shared()
+    }
+
+    /// Set the read, write or both deadlines (`None` clears).
+    pub(crate) fn set_deadline(
+        &self,
+        which: Option<Mode>,
+        at: Option<std::time::Instant>,
+    ) -> io::Result<()> {
+        let np = &self.shared().np;
+        let at = np.clock().deadline(at);
+        let h = self.inner.handle;
+        match which {
+            Some(Mode::Read) => np.set_read_deadline(h, at),
+            Some(Mode::Write) => np.set_write_deadline(h, at),
+            None => np.set_deadline(h, at),
+        }
+        .map_err(from_poll)
+    }
+
+    fn fail(&self, e: PollError, mode: Mode) -> io::Error {
+        if e == PollError::Timeout {
+            self.shared()
+                .counters
+                .timeouts_seen
+                .fetch_add(1, Ordering::Relaxed);
+            trace::deadline(self.inner.io.as_fd().as_raw_fd(), self.inner.handle, mode);
+        }
+        if e == PollError::EventError {
+            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_fd()) {
+                return err;
+            }
+        }
+        from_poll(e)
+    }
+
+    /// Go's `pollReset`: `Ok` to go ahead with the syscall. An event error does not stop a
+    /// read: the syscall reports the precise error.
+    fn prepare(&self, mode: Mode) -> io::Result<()> {
+        match self.shared().np.prepare(self.inner.handle, mode) {
+            Ok(()) | Err(PollError::EventError) => Ok(()),
+            Err(e) => Err(self.fail(e, mode)),
+        }
+    }
+
+    fn arm(&self, mode: Mode) -> io::Result<()> {
+        self.shared()
+            .np
+            .arm(self.inner.handle, mode, &self.inner.io as &dyn AsFd)
+            .map_err(|e| match e {
+                netpoll_core::Error::Poll(p) => self.fail(p, mode),
+                netpoll_core::Error::Backend(b) => b,
+            })
+    }
+
+    /// Run `op` until it does not say "would block", parking this thread in between.
+    pub(crate) fn blocking<T>(
+        &self,
+        mode: Mode,
+        mut op: impl FnMut(&S) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let lock = match mode {
+            Mode::Read => &self.inner.read_lock,
+            Mode::Write => &self.inner.write_lock,
+        };
+        let _turn = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            self.prepare(mode)?;
+            match op(&self.inner.io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+            self.arm(mode)?;
+            park::wait(self.shared(), self.inner.handle, mode).map_err(|e| self.fail(e, mode))?;
+        }
+    }
+
+    /// The async form of [`blocking`](Self::blocking): `Pending` when `op` would block and
+    /// the task's waker is registered.
+    pub(crate) fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mode: Mode,
+        mut op: impl FnMut(&S) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        self.unpend(mode);
+        loop {
+            if let Err(e) = self.prepare(mode) {
+                return Poll::Ready(Err(e));
+            }
+            match op(&self.inner.io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return Poll::Ready(r),
+            }
+            if let Err(e) = self.arm(mode) {
+                return Poll::Ready(Err(e));
+            }
+            match self.shared().np.poll_wait(self.inner.handle, mode, cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e, mode))),
+                Poll::Pending => {
+                    let c = &self.shared().counters;
+                    c.async_parks.fetch_add(1, Ordering::Relaxed);
+                    if !self.inner.pending[idx(mode)].swap(true, Ordering::Relaxed) {
+                        c.async_pending_now.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn unpend(&self, mode: Mode) {
+        self.inner.unpend(mode);
+    }
+}
+
+impl<S: AsFd + 'static> Inner<S> {
+    fn unpend(&self, mode: Mode) {
+        if self.pending[idx(mode)].swap(false, Ordering::Relaxed) {
+            self.rt
+                .shared()
+                .counters
+                .async_pending_now
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn close(&self) -> io::Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(NetError::Closed.into());
+        }
+        let r = self
+            .rt
+            .shared()
+            .np
+            .close(self.handle, &self.io as &dyn AsFd);
+        trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+        if self.shutdown_on_close {
+            sysnet::shutdown(self.io.as_fd());
+        }
+        self.unpend(Mode::Read);
+        self.unpend(Mode::Write);
+        r.map_err(from_core)
+    }
+}
+
+impl<S: AsFd + 'static> Drop for Inner<S> {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.closed.store(true, Ordering::Release);
+            let _ = self
+                .rt
+                .shared()
+                .np
+                .close(self.handle, &self.io as &dyn AsFd);
+            trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+            self.unpend(Mode::Read);
+            self.unpend(Mode::Write);
+        }
+        // `io` is dropped after this: the descriptor closes only now, when nothing can be
+        // inside an operation on it.
+    }
+}
+
+impl<S: AsFd + 'static> AsFd for PollFd<S> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.io.as_fd()
+    }
+}
+
+trait CloseDyn: Send + Sync {
+    fn close_dyn(&self) -> io::Result<()>;
+}
+
+impl<S: AsFd + Send + Sync + 'static> CloseDyn for Inner<S> {
+    fn close_dyn(&self) -> io::Result<()> {
+        self.close()
+    }
+}
+
+/// Closes a socket from anywhere (another thread, a shutdown routine) without owning it,
+/// like calling Go's `Close` on a shared `net.Conn`: blocked readers and writers wake with
+/// "use of closed network connection". Does not keep the socket alive.
+#[derive(Clone)]
+pub struct Closer {
+    inner: Weak<dyn CloseDyn>,
+}
+
+impl Closer {
+    /// Close the socket. An error if it was already closed (or dropped).
+    pub fn close(&self) -> io::Result<()> {
+        match self.inner.upgrade() {
+            Some(inner) => inner.close_dyn(),
+            None => Err(NetError::Closed.into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Closer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Closer")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
+}

@@ -1,0 +1,343 @@
+//! TCP: [`TcpListener`] and [`TcpStream`].
+
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, Seek, SeekFrom};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use netpoll_core::Mode;
+
+use super::{common_methods, pick, stream_io};
+use crate::fd::PollFd;
+use crate::sys::net as sysnet;
+use crate::Runtime;
+
+/// A TCP connection with Go-style deadlines, usable blocking (`Read`/`Write`) and async
+/// (`AsyncRead`/`AsyncWrite`).
+///
+/// Like Go, new connections have `TCP_NODELAY` set.
+pub struct TcpStream {
+    fd: PollFd<std::net::TcpStream>,
+}
+
+common_methods!(TcpStream);
+stream_io!(TcpStream);
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no addresses to connect to",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Whether a non-blocking connect has finished: `WouldBlock` while in progress.
+fn connect_done(s: &std::net::TcpStream) -> io::Result<()> {
+    if let Some(e) = sysnet::take_error(s.as_fd())? {
+        return Err(e);
+    }
+    match s.peer_addr() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(e),
+    }
+}
+
+impl TcpStream {
+    fn from_fd(fd: OwnedFd, rt: &Runtime) -> io::Result<TcpStream> {
+        let s = std::net::TcpStream::from(fd);
+        // Like Go: small writes go out at once. Not fatal if the option is refused.
+        let _ = s.set_nodelay(true);
+        Ok(TcpStream {
+            fd: PollFd::new(s, rt, true)?,
+        })
+    }
+
+    /// Start connecting to `addr`; `Ok((stream, false))` if still in progress.
+    fn start(rt: &Runtime, addr: &SocketAddr) -> io::Result<(TcpStream, bool)> {
+        let fd = sysnet::socket(addr, libc::SOCK_STREAM)?;
+        let done = sysnet::start_connect(fd.as_fd(), addr)?;
+        Ok((TcpStream::from_fd(fd, rt)?, done))
+    }
+
+    /// Connect (blocking) using the global runtime, trying each address in turn.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        TcpStream::connect_in(&pick(None)?, addr)
+    }
+
+    /// Connect (blocking) using `rt`, trying each address in turn.
+    pub fn connect_in(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match TcpStream::connect_deadline_in(rt, &a, None) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::ErrorKind::InvalidInput.into()))
+    }
+
+    /// Connect (blocking) with a timeout, using the global runtime. Fails with "i/o timeout"
+    /// when it runs out.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        TcpStream::connect_deadline_in(&pick(None)?, addr, crate::deadline_after(timeout))
+    }
+
+    /// Connect (blocking) to one address using `rt`, giving up at `deadline` (`None`: only the
+    /// kernel's own connect timeout applies).
+    pub fn connect_deadline_in(
+        rt: &Runtime,
+        addr: &SocketAddr,
+        deadline: Option<Instant>,
+    ) -> io::Result<TcpStream> {
+        let (s, done) = TcpStream::start(rt, addr)?;
+        if !done {
+            s.set_write_deadline(deadline)?;
+            s.fd.blocking(Mode::Write, connect_done)?;
+            s.set_write_deadline(None)?;
+        }
+        Ok(s)
+    }
+
+    /// Connect (async) using the global runtime.
+    pub async fn connect_async(addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect_async_in(&pick(None)?, addr, None).await
+    }
+
+    /// Connect (async) to `addr` using `rt`, giving up at `deadline`.
+    pub async fn connect_async_in(
+        rt: &Runtime,
+        addr: SocketAddr,
+        deadline: Option<Instant>,
+    ) -> io::Result<TcpStream> {
+        let (s, done) = TcpStream::start(rt, &addr)?;
+        if !done {
+            s.set_write_deadline(deadline)?;
+            std::future::poll_fn(|cx| s.fd.poll_io(cx, Mode::Write, connect_done)).await?;
+            s.set_write_deadline(None)?;
+        }
+        Ok(s)
+    }
+
+    /// Wrap a connected `std` stream (made non-blocking) in the global runtime.
+    pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_std_in(s, &pick(None)?)
+    }
+
+    /// Wrap a connected `std` stream (made non-blocking) in `rt`.
+    pub fn from_std_in(s: std::net::TcpStream, rt: &Runtime) -> io::Result<TcpStream> {
+        s.set_nonblocking(true)?;
+        Ok(TcpStream {
+            fd: PollFd::new(s, rt, true)?,
+        })
+    }
+
+    /// A blocking `std` stream for the same connection (this one is deregistered and closed;
+    /// the connection stays open through a duplicated descriptor).
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let s = self.fd.io().try_clone()?;
+        s.set_nonblocking(false)?;
+        Ok(s)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.io().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.io().peer_addr()
+    }
+
+    /// Shut down one or both directions (a half-close with `Shutdown::Write`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.fd.io().shutdown(how)
+    }
+
+    /// Set `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.fd.io().set_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.fd.io().nodelay()
+    }
+
+    /// Send `count` bytes of `file` starting at `offset` with `sendfile(2)` (no copy through
+    /// user space), blocking while the socket is full and honouring the write deadline.
+    /// Returns the bytes sent: fewer than `count` only if the file ended.
+    pub fn send_file(&self, file: &File, offset: u64, count: u64) -> io::Result<u64> {
+        let mut off = offset;
+        let mut left = count;
+        while left > 0 {
+            let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+            let n = self.fd.blocking(Mode::Write, |s| {
+                sysnet::sendfile(s.as_fd(), file.as_fd(), &mut off, chunk)
+            })?;
+            if n == 0 {
+                break;
+            }
+            left -= n as u64;
+        }
+        Ok(count - left)
+    }
+
+    /// Go's `TCPConn.ReadFrom(*os.File)`: send the rest of `file`, from its current position,
+    /// with [`send_file`](Self::send_file), and advance the position by what was sent.
+    pub fn send_file_to_end(&self, file: &mut File) -> io::Result<u64> {
+        let pos = file.stream_position()?;
+        let len = file.metadata()?.len();
+        let r = self.send_file(file, pos, len.saturating_sub(pos));
+        // Advance past what went out, even on error (as far as we know it did).
+        if let Ok(n) = &r {
+            file.seek(SeekFrom::Start(pos + n))?;
+        }
+        r
+    }
+}
+
+/// A listening TCP socket with an accept deadline (the read deadline), usable blocking
+/// ([`accept`](Self::accept)) and async ([`accept_async`](Self::accept_async)).
+pub struct TcpListener {
+    fd: PollFd<std::net::TcpListener>,
+}
+
+common_methods!(TcpListener);
+
+/// Options for binding a [`TcpListener`].
+#[derive(Clone, Debug)]
+pub struct ListenerBuilder {
+    reuse_port: bool,
+    backlog: i32,
+    runtime: Option<Runtime>,
+}
+
+impl Default for ListenerBuilder {
+    fn default() -> Self {
+        ListenerBuilder {
+            reuse_port: false,
+            backlog: 1024,
+            runtime: None,
+        }
+    }
+}
+
+impl ListenerBuilder {
+    /// Set `SO_REUSEPORT`, so several listeners (one per worker thread) can bind one port and
+    /// the kernel spreads connections among them.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// The `listen(2)` backlog (default 1024).
+    pub fn backlog(mut self, n: i32) -> Self {
+        self.backlog = n;
+        self
+    }
+
+    /// Register with `rt` instead of the global runtime.
+    pub fn runtime(mut self, rt: &Runtime) -> Self {
+        self.runtime = Some(rt.clone());
+        self
+    }
+
+    /// Bind to the first address that works.
+    pub fn bind(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let rt = pick(self.runtime.as_ref())?;
+        let mut last = None;
+        for a in resolve(addr)? {
+            match sysnet::tcp_listen(&a, self.reuse_port, self.backlog) {
+                Ok(fd) => {
+                    let l = std::net::TcpListener::from(fd);
+                    return Ok(TcpListener {
+                        fd: PollFd::new(l, &rt, true)?,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::ErrorKind::InvalidInput.into()))
+    }
+}
+
+impl TcpListener {
+    /// Options: `SO_REUSEPORT`, backlog, runtime.
+    pub fn builder() -> ListenerBuilder {
+        ListenerBuilder::default()
+    }
+
+    /// Bind with the defaults, in the global runtime.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        ListenerBuilder::default().bind(addr)
+    }
+
+    /// Bind with the defaults, in `rt`.
+    pub fn bind_in(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        ListenerBuilder::default().runtime(rt).bind(addr)
+    }
+
+    /// Wrap a `std` listener (made non-blocking) in `rt`.
+    pub fn from_std_in(l: std::net::TcpListener, rt: &Runtime) -> io::Result<TcpListener> {
+        l.set_nonblocking(true)?;
+        Ok(TcpListener {
+            fd: PollFd::new(l, rt, true)?,
+        })
+    }
+
+    /// Wrap a `std` listener (made non-blocking) in the global runtime.
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_std_in(l, &pick(None)?)
+    }
+
+    /// A blocking `std` listener for the same socket (through a duplicated descriptor).
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let l = self.fd.io().try_clone()?;
+        l.set_nonblocking(false)?;
+        Ok(l)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.io().local_addr()
+    }
+
+    fn accept_one(&self, l: &std::net::TcpListener) -> io::Result<(OwnedFd, SocketAddr)> {
+        let _ = self;
+        sysnet::accept(l.as_fd())
+    }
+
+    fn wrap(&self, (fd, addr): (OwnedFd, SocketAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+        // If the pool is full the new connection is closed here (dropped), and the error
+        // says why; the listener keeps working.
+        Ok((TcpStream::from_fd(fd, self.fd.runtime())?, addr))
+    }
+
+    /// Accept a connection (blocking; bounded by the read deadline).
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let got = self.fd.blocking(Mode::Read, |l| self.accept_one(l))?;
+        self.wrap(got)
+    }
+
+    /// Poll for a connection: the async form of [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self.fd.poll_io(cx, Mode::Read, |l| self.accept_one(l)) {
+            Poll::Ready(Ok(got)) => Poll::Ready(self.wrap(got)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Accept a connection (async). Accept from one task at a time per listener.
+    pub fn accept_async(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + '_ {
+        std::future::poll_fn(move |cx| self.poll_accept(cx))
+    }
+}

@@ -1,0 +1,153 @@
+//! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`].
+
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::task::{Context, Poll};
+
+use netpoll_core::Mode;
+
+use super::{common_methods, pick, stream_io};
+use crate::fd::PollFd;
+use crate::Runtime;
+
+/// A Unix-domain stream with Go-style deadlines, blocking and async.
+pub struct UnixStream {
+    fd: PollFd<std::os::unix::net::UnixStream>,
+}
+
+common_methods!(UnixStream);
+stream_io!(UnixStream);
+
+impl UnixStream {
+    /// Connect to the socket at `path` in the global runtime. (A local connect does not wait
+    /// for a peer, so it is done with the standard library's call.)
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        UnixStream::connect_in(&pick(None)?, path)
+    }
+
+    /// Connect to the socket at `path` in `rt`.
+    pub fn connect_in(rt: &Runtime, path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        UnixStream::from_std_in(std::os::unix::net::UnixStream::connect(path)?, rt)
+    }
+
+    /// A connected pair, both in `rt`.
+    pub fn pair_in(rt: &Runtime) -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((
+            UnixStream::from_std_in(a, rt)?,
+            UnixStream::from_std_in(b, rt)?,
+        ))
+    }
+
+    /// A connected pair in the global runtime.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        UnixStream::pair_in(&pick(None)?)
+    }
+
+    /// Wrap a `std` stream (made non-blocking) in `rt`.
+    pub fn from_std_in(s: std::os::unix::net::UnixStream, rt: &Runtime) -> io::Result<UnixStream> {
+        s.set_nonblocking(true)?;
+        Ok(UnixStream {
+            fd: PollFd::new(s, rt, true)?,
+        })
+    }
+
+    /// Wrap a `std` stream (made non-blocking) in the global runtime.
+    pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        UnixStream::from_std_in(s, &pick(None)?)
+    }
+
+    /// A blocking `std` stream for the same connection (through a duplicated descriptor).
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        let s = self.fd.io().try_clone()?;
+        s.set_nonblocking(false)?;
+        Ok(s)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.io().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.io().peer_addr()
+    }
+
+    /// Shut down one or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.fd.io().shutdown(how)
+    }
+}
+
+/// A listening Unix-domain socket with an accept deadline (the read deadline).
+pub struct UnixListener {
+    fd: PollFd<std::os::unix::net::UnixListener>,
+}
+
+common_methods!(UnixListener);
+
+impl UnixListener {
+    /// Bind to `path` in the global runtime.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::bind_in(&pick(None)?, path)
+    }
+
+    /// Bind to `path` in `rt`.
+    pub fn bind_in(rt: &Runtime, path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::from_std_in(std::os::unix::net::UnixListener::bind(path)?, rt)
+    }
+
+    /// Wrap a `std` listener (made non-blocking) in `rt`.
+    pub fn from_std_in(
+        l: std::os::unix::net::UnixListener,
+        rt: &Runtime,
+    ) -> io::Result<UnixListener> {
+        l.set_nonblocking(true)?;
+        Ok(UnixListener {
+            fd: PollFd::new(l, rt, true)?,
+        })
+    }
+
+    /// A blocking `std` listener for the same socket (through a duplicated descriptor).
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        let l = self.fd.io().try_clone()?;
+        l.set_nonblocking(false)?;
+        Ok(l)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.io().local_addr()
+    }
+
+    fn wrap(
+        &self,
+        (s, addr): (std::os::unix::net::UnixStream, SocketAddr),
+    ) -> io::Result<(UnixStream, SocketAddr)> {
+        Ok((UnixStream::from_std_in(s, self.fd.runtime())?, addr))
+    }
+
+    /// Accept a connection (blocking; bounded by the read deadline).
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let got = self.fd.blocking(Mode::Read, |l| l.accept())?;
+        self.wrap(got)
+    }
+
+    /// Poll for a connection: the async form of [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        match self.fd.poll_io(cx, Mode::Read, |l| l.accept()) {
+            Poll::Ready(Ok(got)) => Poll::Ready(self.wrap(got)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Accept a connection (async). Accept from one task at a time per listener.
+    pub fn accept_async(&self) -> impl Future<Output = io::Result<(UnixStream, SocketAddr)>> + '_ {
+        std::future::poll_fn(move |cx| self.poll_accept(cx))
+    }
+}

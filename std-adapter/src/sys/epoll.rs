@@ -1,0 +1,176 @@
+//! Native epoll (Go's `netpoll_epoll.go`), through libc.
+//!
+//! * One epoll instance (`EPOLL_CLOEXEC`); every descriptor is added once with
+//!   `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET` and the core's token as `data.u64`, so `arm`
+//!   is never needed and an event whose generation is stale is dropped by the core.
+//! * The break is an eventfd, registered level-triggered under a token no descriptor can have;
+//!   the core deduplicates wakes, this file only drains the counter when it fires.
+//! * Up to [`EVENTS`] events per wait, in a stack buffer: `wait` runs on one thread at a time
+//!   (the core's loop lock), and a full buffer only means the next wait returns at once.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use netpoll_core::{Event, Readiness, Token};
+
+use super::{timeout_ms, Source};
+
+/// Events taken from the kernel per `epoll_wait`.
+pub(crate) const EVENTS: usize = 256;
+
+/// The cookie of the eventfd: generation bits a descriptor token never has (the core's
+/// generation is 28 bits wide).
+const WAKE_TOKEN: u64 = u64::MAX;
+
+pub(crate) struct Epoll {
+    epfd: OwnedFd,
+    wakefd: OwnedFd,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: plain syscall with a flag argument; no pointers.
+        let epfd = syscall!(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `epfd` is a fresh descriptor that nothing else owns.
+        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        // SAFETY: plain syscall with integer arguments.
+        let wakefd = syscall!(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: `wakefd` is a fresh descriptor that nothing else owns.
+        let wakefd = unsafe { OwnedFd::from_raw_fd(wakefd) };
+        let this = Epoll { epfd, wakefd };
+        this.ctl(
+            libc::EPOLL_CTL_ADD,
+            this.wakefd.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            WAKE_TOKEN,
+        )?;
+        Ok(this)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: libc::c_int, events: u32, cookie: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events,
+            u64: cookie,
+        };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call (kernels before
+        // 2.6.9 require it even for EPOLL_CTL_DEL).
+        syscall!(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) })?;
+        Ok(())
+    }
+
+    pub(crate) fn register(&self, source: &Source, token: Token) -> io::Result<()> {
+        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        self.ctl(
+            libc::EPOLL_CTL_ADD,
+            source.as_fd().as_raw_fd(),
+            events as u32,
+            token.0,
+        )
+    }
+
+    pub(crate) fn deregister(&self, source: &Source, _token: Token) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, source.as_fd().as_raw_fd(), 0, 0)
+    }
+
+    pub(crate) fn arm(&self, _: &Source, _: Token, _: netpoll_core::Mode) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn wait(
+        &self,
+        timeout: Option<Duration>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> io::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        // SAFETY: the buffer holds `EVENTS` writable entries and outlives the call.
+        let n = match syscall!(unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                events.as_mut_ptr(),
+                EVENTS as libc::c_int,
+                timeout_ms(timeout),
+            )
+        }) {
+            Ok(n) => n as usize,
+            // A signal: return so the core recomputes its deadlines and calls again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for ev in &events[..n] {
+            let (flags, cookie) = (ev.events, ev.u64);
+            if cookie == WAKE_TOKEN {
+                self.drain_wake();
+                continue;
+            }
+            on_event(Event {
+                token: Token(cookie),
+                readiness: readiness(flags),
+            });
+        }
+        Ok(())
+    }
+
+    fn drain_wake(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: `buf` is 8 writable bytes, what an eventfd read needs. A failure (EAGAIN: a
+        // racing wait drained it) leaves nothing to do.
+        let _ = syscall!(unsafe {
+            libc::read(self.wakefd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+        });
+    }
+
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: `one` is 8 readable bytes, what an eventfd write needs.
+        match syscall!(unsafe {
+            libc::write(self.wakefd.as_raw_fd(), one.as_ptr().cast(), one.len())
+        }) {
+            Ok(_) => Ok(()),
+            // The counter is saturated: a wake is already pending.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Map epoll flags to the core's readiness (Go's `netpoll` switch): a hang-up wakes readers
+/// (they read EOF or the error) and, for a full hang-up, writers; `EPOLLERR` is an error.
+fn readiness(flags: u32) -> Readiness {
+    let has = |f: libc::c_int| flags & f as u32 != 0;
+    Readiness {
+        readable: has(libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLPRI),
+        writable: has(libc::EPOLLOUT | libc::EPOLLHUP),
+        error: has(libc::EPOLLERR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_map_like_go() {
+        let r = readiness(libc::EPOLLRDHUP as u32);
+        assert!(r.readable && !r.writable && !r.error);
+        let r = readiness(libc::EPOLLHUP as u32);
+        assert!(r.readable && r.writable && !r.error);
+        let r = readiness(libc::EPOLLERR as u32);
+        assert!(r.error);
+        let r = readiness(libc::EPOLLOUT as u32);
+        assert!(!r.readable && r.writable);
+    }
+
+    #[test]
+    fn wake_interrupts_a_blocking_wait() {
+        let ep = Epoll::new().unwrap();
+        ep.wake().unwrap();
+        ep.wake().unwrap();
+        let mut seen = 0;
+        ep.wait(None, &mut |_| seen += 1).unwrap();
+        assert_eq!(seen, 0, "the wake is not reported as a descriptor event");
+        // Drained: a zero-timeout wait now finds nothing and returns at once.
+        ep.wait(Some(Duration::ZERO), &mut |_| seen += 1).unwrap();
+        assert_eq!(seen, 0);
+    }
+}
