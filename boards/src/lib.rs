@@ -1,2 +1,27 @@
-//! Work in progress: embedded integration (see issue 5).
+#![doc = include_str!("../README.md")]
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "sim")]
+extern crate std;
+
+// The logging shim must come first so its macros are visible below.
+mod fmt;
+
+pub mod asynch;
+pub mod blocking;
+mod clock;
+mod idle;
+mod irq;
+mod lock;
+mod waker;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use clock::{ticks_to_nanos, EmbassyClock};
+pub use idle::{Idle, NoIdle, SpinIdle};
+pub use irq::{IrqError, IrqPoller, IrqStats, Line, Ready};
+pub use lock::CsLock;
+pub use waker::AtomicWaker;
