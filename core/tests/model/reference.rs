@@ -1,0 +1,531 @@
+//! A reference model of `Netpoll`, written to be obviously correct rather than fast.
+//!
+//! Plain Rust: no atomics, no locks, no lazy timers. Every descriptor is a struct of booleans
+//! and `Option`s, and every operation does exactly what Go's runtime poller
+//! (`runtime/netpoll.go`) does to `pollDesc`, step by step. The harness (`harness.rs`) runs the
+//! same operations on the real `Netpoll` and compares; a fuzzer can reuse both files.
+//!
+//! What the model keeps per descriptor (Go's name in brackets):
+//! * `open`, `generation` (`closing`, `fdseq`): a handle is current iff its generation matches;
+//! * per direction (`rg` / `wg`, `rd` / `wd`): the deadline, whether it has expired, whether a
+//!   readiness edge is stored (`pdReady`), and which waker is parked (`*g`);
+//! * `event_error` (`pollEventErr`).
+//!
+//! Timers are not modelled as a queue: when the loop runs, every direction whose deadline is at
+//! or before `now` and has not expired yet expires. That is the definition; the real timer heap
+//! is checked against it.
+
+use core::task::Poll;
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use netpoll_core::testing::{Call, ScriptError};
+use netpoll_core::{Error, Mode, PollError, Readiness};
+
+/// A waker, by number. The model counts how often each was woken.
+pub type WakerId = usize;
+
+/// A handle as the model sees it: slot and the generation it was issued for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelHandle {
+    /// Slot index; `usize::MAX` for a forged handle outside the pool.
+    pub slot: usize,
+    /// Which opening of the slot (1 for the first).
+    pub generation: u64,
+}
+
+impl ModelHandle {
+    /// A handle whose index is outside any pool.
+    pub const FORGED: ModelHandle = ModelHandle {
+        slot: usize::MAX,
+        generation: 0,
+    };
+}
+
+/// One direction of a descriptor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Direction {
+    /// Absolute deadline in nanoseconds; `None` is no deadline.
+    pub deadline: Option<u64>,
+    /// The deadline has passed and was noticed (by the setter or the loop).
+    pub expired: bool,
+    /// A readiness edge arrived that no wait has consumed (Go's `pdReady`).
+    pub ready: bool,
+    /// The waker of the task parked in this direction (Go's `*g`).
+    pub parked: Option<WakerId>,
+}
+
+/// One descriptor slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Desc {
+    /// Open (not closing).
+    pub open: bool,
+    /// How many times the slot was taken from the pool (a failed open counts).
+    pub generation: u64,
+    /// The backend reported an error condition (Go's `pollEventErr`).
+    pub event_error: bool,
+    /// Read direction.
+    pub read: Direction,
+    /// Write direction.
+    pub write: Direction,
+}
+
+impl Desc {
+    /// The direction `mode` uses.
+    pub fn dir(&self, mode: Mode) -> &Direction {
+        match mode {
+            Mode::Read => &self.read,
+            Mode::Write => &self.write,
+        }
+    }
+
+    fn dir_mut(&mut self, mode: Mode) -> &mut Direction {
+        match mode {
+            Mode::Read => &mut self.read,
+            Mode::Write => &mut self.write,
+        }
+    }
+}
+
+/// Places where the current core knowingly differs from Go. Each one is a precise, named switch
+/// rather than a looser comparison, and each has an ignored regression test in `model.rs` that
+/// fails until core changes; when it does, flip the switch in [`Deviations::CORE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deviations {
+    /// Go sets the event-error bit to "did this event report an error" on every applied event
+    /// (`pd.setEventErr(ev.events&EPOLLERR != 0, ...)`), so a later clean event clears it.
+    /// With this switch on, an applied event only ever sets the bit; it stays until the slot
+    /// is reopened. Regression test: `event_error_clears_on_next_clean_event`.
+    pub sticky_event_error: bool,
+}
+
+impl Deviations {
+    /// Exactly Go's semantics.
+    pub const GO: Deviations = Deviations {
+        sticky_event_error: false,
+    };
+    /// What the current `netpoll-core` does.
+    pub const CORE: Deviations = Deviations {
+        sticky_event_error: true,
+    };
+}
+
+/// The counters of `netpoll_core::Stats`, as the model predicts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    /// Descriptors open now.
+    pub open: u32,
+    /// Events applied (generation matched).
+    pub events: u64,
+    /// Events dropped for a stale generation.
+    pub stale_events: u64,
+    /// Directions whose deadline expired in the loop.
+    pub timeouts: u64,
+    /// Waiters woken by the loop.
+    pub wakeups: u64,
+    /// Calls to `poll`.
+    pub polls: u64,
+}
+
+/// What the scripted backend should have seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelBackend {
+    /// The injected failure not yet consumed.
+    pub fail: Option<Call>,
+    /// Calls to `wait`.
+    pub waits: u64,
+    /// Successful calls to `wake`.
+    pub wakes: u64,
+    /// Calls to `arm`.
+    pub arms: u64,
+    /// The timeout of the latest `wait`.
+    pub last_timeout: Option<Option<Duration>>,
+    /// A `wake` reached the backend and no `wait` consumed it yet.
+    pub wake_pending: bool,
+}
+
+/// The whole poller.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The clock, in nanoseconds.
+    pub now: u64,
+    /// The descriptor slots.
+    pub descs: Vec<Desc>,
+    /// Free slots; the pool hands out the most recently freed one first (like Go's
+    /// `pollCache`). The model mirrors that order so that it knows which slot a failed open
+    /// consumed a generation of.
+    free: Vec<usize>,
+    /// Events queued in the backend, delivered by the next successful `poll`.
+    events: VecDeque<(ModelHandle, Readiness)>,
+    /// How many times each waker was woken.
+    pub woken: Vec<u64>,
+    /// Predicted counters.
+    pub stats: ModelStats,
+    /// Predicted backend calls.
+    pub backend: ModelBackend,
+    /// `Netpoll::wake` was called and no `poll` has run since (the dedup flag).
+    wake_requested: bool,
+    deviations: Deviations,
+}
+
+impl Model {
+    /// A pool of `slots` descriptors, `wakers` wakers, the clock at `now`.
+    pub fn new(slots: usize, wakers: usize, now: u64, deviations: Deviations) -> Self {
+        Model {
+            now,
+            descs: vec![Desc::default(); slots],
+            free: (0..slots).rev().collect(),
+            events: VecDeque::new(),
+            woken: vec![0; wakers],
+            stats: ModelStats::default(),
+            backend: ModelBackend::default(),
+            wake_requested: false,
+            deviations,
+        }
+    }
+
+    /// The descriptor `h` names, if `h` is current or was current until a close.
+    fn lookup(&self, h: ModelHandle) -> Result<&Desc, PollError> {
+        match self.descs.get(h.slot) {
+            Some(d) if d.generation == h.generation => Ok(d),
+            _ => Err(PollError::StaleHandle),
+        }
+    }
+
+    /// Go's `netpollcheckerr`, preceded by the generation check: stale, closing, expired,
+    /// event error (reads only).
+    pub fn check(&self, h: ModelHandle, mode: Mode) -> Result<(), PollError> {
+        let d = self.lookup(h)?;
+        if !d.open {
+            return Err(PollError::Closing);
+        }
+        if d.dir(mode).expired {
+            return Err(PollError::Timeout);
+        }
+        if mode == Mode::Read && d.event_error {
+            return Err(PollError::EventError);
+        }
+        Ok(())
+    }
+
+    /// Go's `netpollunblock`: a parked waiter is woken (and forgotten); a readiness edge is
+    /// stored whether or not someone was parked. Returns whether a waker was woken.
+    fn unblock(dir: &mut Direction, ready: bool, woken: &mut [u64]) -> bool {
+        if ready {
+            dir.ready = true;
+        }
+        match dir.parked.take() {
+            Some(w) => {
+                woken[w] += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_fail(&mut self, call: Call) -> bool {
+        if self.backend.fail == Some(call) {
+            self.backend.fail = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Make the next backend call of kind `call` fail (replacing any failure not yet used).
+    pub fn fail_next(&mut self, call: Call) {
+        self.backend.fail = Some(call);
+    }
+
+    /// `Netpoll::open`.
+    pub fn open(&mut self) -> Result<ModelHandle, Error<ScriptError>> {
+        let Some(slot) = self.free.pop() else {
+            return Err(Error::Poll(PollError::PoolExhausted));
+        };
+        let d = &mut self.descs[slot];
+        d.generation += 1;
+        let h = ModelHandle {
+            slot,
+            generation: d.generation,
+        };
+        if self.backend.fail == Some(Call::Register) {
+            // The slot went back to the pool, but its generation moved on: handles from the
+            // previous opening are now stale, not merely closing.
+            self.backend.fail = None;
+            self.free.push(slot);
+            return Err(Error::Backend(ScriptError::Injected));
+        }
+        *d = Desc {
+            open: true,
+            generation: d.generation,
+            ..Desc::default()
+        };
+        self.stats.open += 1;
+        Ok(h)
+    }
+
+    /// `Netpoll::close`: closing, deadlines retired, both waiters woken, slot freed.
+    pub fn close(&mut self, h: ModelHandle) -> Result<(), Error<ScriptError>> {
+        match self.lookup(h) {
+            Ok(d) if d.open => {}
+            // A second close is a stale use, not "closing".
+            _ => return Err(Error::Poll(PollError::StaleHandle)),
+        }
+        let d = &mut self.descs[h.slot];
+        d.open = false;
+        for mode in [Mode::Read, Mode::Write] {
+            let dir = d.dir_mut(mode);
+            dir.deadline = None;
+            Self::unblock(dir, false, &mut self.woken);
+        }
+        self.free.push(h.slot);
+        self.stats.open -= 1;
+        if self.take_fail(Call::Deregister) {
+            return Err(Error::Backend(ScriptError::Injected));
+        }
+        Ok(())
+    }
+
+    /// `Netpoll::prepare` (Go's `pollReset`): fail if the check fails, else forget the edge.
+    pub fn prepare(&mut self, h: ModelHandle, mode: Mode) -> Result<(), PollError> {
+        self.check(h, mode)?;
+        self.descs[h.slot].dir_mut(mode).ready = false;
+        Ok(())
+    }
+
+    /// `Netpoll::arm`: the check, then the backend.
+    pub fn arm(&mut self, h: ModelHandle, mode: Mode) -> Result<(), Error<ScriptError>> {
+        self.check(h, mode)?;
+        self.backend.arms += 1;
+        Ok(())
+    }
+
+    /// `Netpoll::poll_wait` (Go's `pollWait` + `netpollblock`): the check first (an error wins
+    /// over a stored edge, as in Go's `pollWait`), then consume a stored edge, else park
+    /// `waker`. Parking again replaces the parked waker: the newest one is woken.
+    pub fn poll_wait(
+        &mut self,
+        h: ModelHandle,
+        mode: Mode,
+        waker: WakerId,
+    ) -> Poll<Result<(), PollError>> {
+        if let Err(e) = self.check(h, mode) {
+            return Poll::Ready(Err(e));
+        }
+        let dir = self.descs[h.slot].dir_mut(mode);
+        if dir.ready {
+            dir.ready = false;
+            return Poll::Ready(Ok(()));
+        }
+        dir.parked = Some(waker);
+        Poll::Pending
+    }
+
+    /// `Netpoll::cancel_wait`: forget the parked waker without waking it, if `h` is the
+    /// slot's current generation (open or closing).
+    pub fn cancel_wait(&mut self, h: ModelHandle, mode: Mode) {
+        if self.lookup(h).is_ok() {
+            self.descs[h.slot].dir_mut(mode).parked = None;
+        }
+    }
+
+    /// The backend queues an event for `h`'s token; the next successful `poll` applies it.
+    pub fn push_event(&mut self, h: ModelHandle, readiness: Readiness) {
+        self.events.push_back((h, readiness));
+    }
+
+    /// `Netpoll::set_{read,write,}deadline`. `at == Some(u64::MAX)` is `Instant::MAX`, which
+    /// never expires: the same as no deadline.
+    pub fn set_deadline(
+        &mut self,
+        h: ModelHandle,
+        read: bool,
+        write: bool,
+        at: Option<u64>,
+    ) -> Result<(), PollError> {
+        let d = self.lookup(h)?;
+        if !d.open {
+            return Err(PollError::Closing);
+        }
+        let at = at.filter(|&t| t != u64::MAX);
+        // Go: a deadline at or before now is expired at once ("d <= 0" in pollSetDeadline).
+        let expired = at.is_some_and(|t| t <= self.now);
+        let d = &mut self.descs[h.slot];
+        for (mode, on) in [(Mode::Read, read), (Mode::Write, write)] {
+            if !on {
+                continue;
+            }
+            let dir = d.dir_mut(mode);
+            dir.deadline = at;
+            if expired && !dir.expired {
+                dir.expired = true;
+                // The setter wakes the waiter; this is not the loop's work, so no counter.
+                Self::unblock(dir, false, &mut self.woken);
+            } else if !expired {
+                dir.expired = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move the clock forward (saturating, like `ManualClock::advance`).
+    pub fn advance(&mut self, nanos: u64) {
+        self.now = self.now.saturating_add(nanos);
+    }
+
+    /// Expire every due deadline (Go's `netpolldeadlineimpl`); returns the waiters woken.
+    fn fire_due(&mut self) -> u64 {
+        let mut woken = 0;
+        for d in &mut self.descs {
+            for mode in [Mode::Read, Mode::Write] {
+                let dir = d.dir_mut(mode);
+                if !dir.expired && dir.deadline.is_some_and(|t| t <= self.now) {
+                    dir.expired = true;
+                    self.stats.timeouts += 1;
+                    woken += u64::from(Self::unblock(dir, false, &mut self.woken));
+                }
+            }
+        }
+        woken
+    }
+
+    /// The earliest deadline that has not expired.
+    fn next_deadline(&self) -> Option<u64> {
+        self.descs
+            .iter()
+            .flat_map(|d| [d.read, d.write])
+            .filter(|dir| !dir.expired)
+            .filter_map(|dir| dir.deadline)
+            .min()
+    }
+
+    /// Apply one backend event (Go's `netpollready`).
+    ///
+    /// An event is stale only if the slot's generation moved on. A closed slot whose
+    /// generation still matches takes the event (Go checks only `fdseq`, which changes at
+    /// open): it can only set state that the next open resets, and it wakes nobody because
+    /// close already woke both waiters and no wait can park on a closing descriptor.
+    fn apply_event(&mut self, h: ModelHandle, r: Readiness) -> u64 {
+        let sticky = self.deviations.sticky_event_error;
+        let Some(d) = self
+            .descs
+            .get_mut(h.slot)
+            .filter(|d| d.generation == h.generation)
+        else {
+            self.stats.stale_events += 1;
+            return 0;
+        };
+        self.stats.events += 1;
+        if sticky {
+            d.event_error |= r.error;
+        } else {
+            d.event_error = r.error;
+        }
+        let mut woken = 0;
+        if r.readable || r.error {
+            woken += u64::from(Self::unblock(&mut d.read, true, &mut self.woken));
+        }
+        if r.writable || r.error {
+            woken += u64::from(Self::unblock(&mut d.write, true, &mut self.woken));
+        }
+        woken
+    }
+
+    /// `Netpoll::poll(delay)`: fire due deadlines; wait no longer than `delay` (zero if that
+    /// already woke someone) and no later than the next deadline; apply the queued events
+    /// unless the wait fails; returns the waiters the loop woke.
+    pub fn poll(&mut self, delay: Option<Duration>) -> Result<usize, Error<ScriptError>> {
+        self.stats.polls += 1;
+        let mut woken = self.fire_due();
+        let timeout = if woken > 0 {
+            Some(Duration::ZERO)
+        } else {
+            let until_next = self
+                .next_deadline()
+                .map(|t| Duration::from_nanos(t - self.now));
+            match (delay, until_next) {
+                (Some(d), Some(n)) => Some(d.min(n)),
+                (d, n) => d.or(n),
+            }
+        };
+        self.backend.waits += 1;
+        self.backend.last_timeout = Some(timeout);
+        self.backend.wake_pending = false;
+        self.wake_requested = false;
+        let failed = self.take_fail(Call::Wait);
+        if !failed {
+            while let Some((h, r)) = self.events.pop_front() {
+                woken += self.apply_event(h, r);
+            }
+        }
+        // Events change no deadline, so a second look at the timers finds nothing new.
+        woken += self.fire_due();
+        self.stats.wakeups += woken;
+        if failed {
+            return Err(Error::Backend(ScriptError::Injected));
+        }
+        Ok(woken as usize)
+    }
+
+    /// `Netpoll::wake`: reaches the backend once until the next `poll`.
+    pub fn wake(&mut self) -> Result<(), ScriptError> {
+        if self.wake_requested {
+            return Ok(());
+        }
+        if self.take_fail(Call::Wake) {
+            return Err(ScriptError::Injected);
+        }
+        self.wake_requested = true;
+        self.backend.wakes += 1;
+        self.backend.wake_pending = true;
+        Ok(())
+    }
+
+    /// Every parked waiter: `(slot, mode, waker)`, in slot order, reads first.
+    pub fn parked(&self) -> Vec<(usize, Mode, WakerId)> {
+        let mut out = Vec::new();
+        for (slot, d) in self.descs.iter().enumerate() {
+            for mode in [Mode::Read, Mode::Write] {
+                if let Some(w) = d.dir(mode).parked {
+                    out.push((slot, mode, w));
+                }
+            }
+        }
+        out
+    }
+
+    /// The model's own consistency: no lost wake-up inside the model. A parked waiter must
+    /// be one that `poll_wait` would park again: its descriptor open, its deadline not
+    /// expired, no edge stored, no event error on a read. Anything else means a state change
+    /// forgot to wake it.
+    pub fn invariants(&self) -> Result<(), String> {
+        for (slot, d) in self.descs.iter().enumerate() {
+            for mode in [Mode::Read, Mode::Write] {
+                let dir = d.dir(mode);
+                if dir.parked.is_none() {
+                    continue;
+                }
+                let h = ModelHandle {
+                    slot,
+                    generation: d.generation,
+                };
+                if let Err(e) = self.check(h, mode) {
+                    return Err(format!(
+                        "slot {slot} {mode:?}: parked waiter not woken ({e:?})"
+                    ));
+                }
+                if dir.ready {
+                    return Err(format!("slot {slot} {mode:?}: parked waiter with an edge"));
+                }
+            }
+        }
+        let open = self.descs.iter().filter(|d| d.open).count();
+        if open + self.free.len() != self.descs.len() || open != self.stats.open as usize {
+            return Err(format!(
+                "{open} open + {} free != capacity",
+                self.free.len()
+            ));
+        }
+        Ok(())
+    }
+}
