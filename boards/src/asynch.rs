@@ -1,6 +1,6 @@
 //! The async front-end: the poll loop as a task of an async executor (embassy-executor).
 //!
-//! A task cannot block inside [`Poller::wait`](netpoll_core::Poller::wait), so the loop uses
+//! A task cannot block inside [`Poller::wait`], so the loop uses
 //! an [`IrqPoller`] with [`NoIdle`]: [`poll_once`] runs one non-blocking turn of
 //! [`Netpoll::poll`], then awaits whichever comes first of an interrupt mark, a
 //! [`wake`](netpoll_core::Netpoll::wake), and an embassy-time timer for the next deadline.

@@ -91,11 +91,13 @@ struct LineState {
 }
 
 impl LineState {
-    const NEW: LineState = LineState {
-        state: AtomicU32::new(0),
-        token_lo: AtomicU32::new(0),
-        token_hi: AtomicU32::new(0),
-    };
+    const fn new() -> Self {
+        LineState {
+            state: AtomicU32::new(0),
+            token_lo: AtomicU32::new(0),
+            token_hi: AtomicU32::new(0),
+        }
+    }
 
     fn token(&self) -> Token {
         let lo = self.token_lo.load(Ordering::Acquire);
@@ -126,7 +128,7 @@ impl<const N: usize, I: Idle> IrqPoller<N, I> {
     /// A poller with no line registered, sleeping through `idle`.
     pub const fn new(idle: I) -> Self {
         IrqPoller {
-            lines: [LineState::NEW; N],
+            lines: [const { LineState::new() }; N],
             signal: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             idle,
@@ -183,9 +185,10 @@ impl<const N: usize, I: Idle> IrqPoller<N, I> {
 
     /// Mark several conditions at once (`readiness` fields), as one edge.
     pub fn mark_readiness(&self, line: Line, readiness: Readiness) -> bool {
-        let bits = u32::from(readiness.readable) * READ
-            | u32::from(readiness.writable) * WRITE
-            | u32::from(readiness.error) * ERROR;
+        let bit = |on: bool, b: u32| if on { b } else { 0 };
+        let bits = bit(readiness.readable, READ)
+            | bit(readiness.writable, WRITE)
+            | bit(readiness.error, ERROR);
         bits != 0 && self.mark(line, bits)
     }
 

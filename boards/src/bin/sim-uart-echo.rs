@@ -30,6 +30,9 @@ const WRITE_LIMIT: Duration = Duration::from_millis(200);
 type Np<'a> =
     Netpoll<Traced<&'a IrqPoller<4, SimIdle>>, &'a HostClock, &'a [PollDesc<CsLock>; 4], CsLock>;
 
+/// What the far end of the wire received: UART bytes and datagrams.
+type Received = Arc<Mutex<(Vec<u8>, Vec<Vec<u8>>)>>;
+
 #[derive(Default, Debug)]
 struct Summary {
     reads_completed: u32,
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let received = Arc::new(Mutex::new((Vec::<u8>::new(), Vec::<Vec<u8>>::new())));
+    let received: Received = Arc::default();
     let terminal = spawn_terminal(uart.clone(), trace.clone());
     let wire = spawn_wire(uart.clone(), net.clone(), stop.clone(), received.clone());
 
@@ -144,7 +147,7 @@ fn spawn_wire(
     uart: Arc<SimUart>,
     net: Arc<SimPacketSocket>,
     stop: Arc<AtomicBool>,
-    received: Arc<Mutex<(Vec<u8>, Vec<Vec<u8>>)>>,
+    received: Received,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut tick = 0u32;

@@ -92,6 +92,12 @@ impl Idle for SimIdle {
 
 type Action = Box<dyn FnOnce() + Send>;
 
+/// Scheduled actions: a sequence counter (ties run in scheduling order) and the entries.
+struct Agenda {
+    seq: u64,
+    entries: Vec<(Instant, u64, Action)>,
+}
+
 /// Virtual time for deterministic simulations: a [`ManualClock`] plus an agenda of host
 /// actions ("at 5 ms the host sends `hi\n`").
 ///
@@ -99,7 +105,7 @@ type Action = Box<dyn FnOnce() + Send>;
 /// to the next action or to the loop's timeout, whichever is first. Nothing sleeps.
 pub struct VirtualTime {
     clock: ManualClock,
-    agenda: Mutex<(u64, Vec<(Instant, u64, Action)>)>,
+    agenda: Mutex<Agenda>,
 }
 
 impl VirtualTime {
@@ -107,7 +113,10 @@ impl VirtualTime {
     pub fn new() -> Arc<Self> {
         Arc::new(VirtualTime {
             clock: ManualClock::new(),
-            agenda: Mutex::new((0, Vec::new())),
+            agenda: Mutex::new(Agenda {
+                seq: 0,
+                entries: Vec::new(),
+            }),
         })
     }
 
@@ -115,9 +124,9 @@ impl VirtualTime {
     /// order they were scheduled).
     pub fn at(&self, at: Instant, action: impl FnOnce() + Send + 'static) {
         let mut a = self.agenda.lock().unwrap_or_else(PoisonError::into_inner);
-        let seq = a.0;
-        a.0 += 1;
-        a.1.push((at, seq, Box::new(action)));
+        let seq = a.seq;
+        a.seq += 1;
+        a.entries.push((at, seq, Box::new(action)));
     }
 
     /// Run `action` `d` from now.
@@ -138,7 +147,11 @@ impl VirtualTime {
     /// When the next action is due.
     pub fn next_action(&self) -> Option<Instant> {
         let a = self.agenda.lock().unwrap_or_else(PoisonError::into_inner);
-        a.1.iter().map(|(t, s, _)| (*t, *s)).min().map(|(t, _)| t)
+        a.entries
+            .iter()
+            .map(|(t, s, _)| (*t, *s))
+            .min()
+            .map(|(t, _)| t)
     }
 
     /// Run every action due now; returns how many ran.
@@ -148,13 +161,14 @@ impl VirtualTime {
             let action = {
                 let mut a = self.agenda.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = self.clock.now();
-                let first =
-                    a.1.iter()
-                        .enumerate()
-                        .filter(|(_, (t, _, _))| *t <= now)
-                        .min_by_key(|(_, (t, s, _))| (*t, *s))
-                        .map(|(i, _)| i);
-                first.map(|i| a.1.swap_remove(i).2)
+                let first = a
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (t, _, _))| *t <= now)
+                    .min_by_key(|(_, (t, s, _))| (*t, *s))
+                    .map(|(i, _)| i);
+                first.map(|i| a.entries.swap_remove(i).2)
             };
             match action {
                 // Run outside the lock: an action may schedule more.

@@ -1,5 +1,5 @@
 //! A host-simulated board: interrupts, peripherals and time, driving the same
-//! [`IrqPoller`](crate::IrqPoller) and `netpoll-core` code as a microcontroller would.
+//! [`IrqPoller`] and `netpoll-core` code as a microcontroller would.
 //!
 //! Feature `sim`, uses std. Two ways to run it:
 //!
