@@ -357,9 +357,11 @@ impl<const N: usize, I: Idle> Poller for IrqPoller<N, I> {
         });
         self.last_timeout.store(nanos, Ordering::Relaxed);
         // Clear the signal before looking: a mark after this point sets it again, so the
-        // idle hook's `pending` check sees every mark this scan misses.
-        self.signal.swap(false, Ordering::AcqRel);
-        if self.drain(on_event) > 0 || timeout == Some(Duration::ZERO) {
+        // idle hook's `pending` check sees every mark this scan misses. If it was set, a wake
+        // (or a mark) arrived since the last wait: return without sleeping, so a `wake` made
+        // before this wait began is not lost (at worst one wait returns early).
+        let signalled = self.signal.swap(false, Ordering::AcqRel);
+        if self.drain(on_event) > 0 || signalled || timeout == Some(Duration::ZERO) {
             return Ok(());
         }
         self.idle

@@ -162,6 +162,22 @@ fn blocking_wait_sleeps_in_the_idle_hook_and_delivers_marks_made_meanwhile() {
 }
 
 #[test]
+fn regression_a_wake_before_the_wait_is_not_lost() {
+    let never = || {};
+    let p = IrqPoller::<2, _>::new(ScriptIdle {
+        calls: std::sync::Mutex::new(Vec::new()),
+        on_sleep: &never,
+    });
+    p.wake().unwrap();
+    // The wait must return at once instead of sleeping past the wake.
+    p.wait(None, &mut |_| {}).unwrap();
+    assert!(p.idle().calls.lock().unwrap().is_empty());
+    // With nothing new, the next wait sleeps.
+    p.wait(Some(Duration::from_millis(1)), &mut |_| {}).unwrap();
+    assert_eq!(p.idle().calls.lock().unwrap().len(), 1);
+}
+
+#[test]
 fn concurrent_marks_and_reregistration_never_misdeliver() {
     // An "interrupt" thread hammers marks while the loop thread re-registers the line with a
     // new token each round. Registration changes only happen on the loop thread, so every
