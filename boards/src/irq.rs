@@ -21,7 +21,9 @@
 //! Deregistering bumps the epoch, so that compare-exchange fails for a word read before the
 //! line was deregistered; the token is read before it and written only while the line is not
 //! registered, so a mark made for one registration is never delivered with the token of the
-//! next. A mark for a line that is not registered (or out of range) is dropped and counted.
+//! next. (The epoch has 27 bits: a stale word could only match again after 2^27
+//! re-registrations of one line between the loop's load and its compare-exchange.) A mark for
+//! a line that is not registered (or out of range) is dropped and counted.
 
 use core::time::Duration;
 
