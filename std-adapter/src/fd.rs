@@ -100,6 +100,15 @@ impl<S: AsFd + 'static> PollFd<S> {
         self.inner.close()
     }
 
+    /// `Ok` unless closed: what a zero-length read checks (Go returns at once for those: Linux
+    /// would say `EAGAIN` for an empty `recv` and make it wait for data it cannot take).
+    pub(crate) fn check_open(&self) -> io::Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(NetError::Closed.into());
+        }
+        Ok(())
+    }
+
     fn shared(&self) -> &Shared {
         self.inner.rt.shared()
     }

@@ -88,6 +88,9 @@ macro_rules! stream_io {
     ($ty:ty) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if buf.is_empty() {
+                    return self.fd.check_open().map(|()| 0);
+                }
                 self.fd.blocking(netpoll_core::Mode::Read, |s| {
                     std::io::Read::read(&mut &*s, buf)
                 })
@@ -96,6 +99,9 @@ macro_rules! stream_io {
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
+                if bufs.iter().all(|b| b.is_empty()) {
+                    return self.fd.check_open().map(|()| 0);
+                }
                 self.fd.blocking(netpoll_core::Mode::Read, |s| {
                     std::io::Read::read_vectored(&mut &*s, bufs)
                 })
@@ -148,6 +154,9 @@ macro_rules! stream_io {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
+                if buf.is_empty() {
+                    return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
+                }
                 self.fd.poll_io(cx, netpoll_core::Mode::Read, |s| {
                     std::io::Read::read(&mut &*s, buf)
                 })
@@ -157,6 +166,9 @@ macro_rules! stream_io {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
+                if bufs.iter().all(|b| b.is_empty()) {
+                    return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
+                }
                 self.fd.poll_io(cx, netpoll_core::Mode::Read, |s| {
                     std::io::Read::read_vectored(&mut &*s, bufs)
                 })
