@@ -12,7 +12,7 @@ root="$(cd "$here/../.." && pwd)"
 
 for crate in netpoll-core netpoll-boards; do
   tree=$(cd "$root" && cargo tree -p "$crate" -e features,normal)
-  if printf '%s\n' "$tree" | grep -E 'feature "std"'; then
+  if printf '%s\n' "$tree" | grep -E '"std"|feature "std"'; then
     echo "nostd-check: $crate enables a std feature on a normal build" >&2
     exit 1
   fi
