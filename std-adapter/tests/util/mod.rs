@@ -47,14 +47,14 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 macro_rules! per_backend {
     ($($test:ident),* $(,)?) => {
         mod epoll {
-            $( #[test] fn $test() { super::$test(&crate::util::rt(netpoll_std::BackendKind::Epoll)) } )*
+            $( #[test] fn $test() { super::$test(&$crate::util::rt(netpoll_std::BackendKind::Epoll)) } )*
         }
         mod polling {
-            $( #[test] fn $test() { super::$test(&crate::util::rt(netpoll_std::BackendKind::Polling)) } )*
+            $( #[test] fn $test() { super::$test(&$crate::util::rt(netpoll_std::BackendKind::Polling)) } )*
         }
         mod polling_oneshot {
             $( #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
+                super::$test(&$crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
             } )*
         }
     };
