@@ -1,0 +1,308 @@
+//! Shared helpers for the conformance tests: one runtime per backend, bounded waits, Go-style
+//! deadline arithmetic, a local server, and the checks Go's `isDeadlineExceeded` makes.
+//!
+//! Every wait in the suite is bounded: a hang becomes a failed test, never a stuck run.
+#![allow(dead_code, unused_macros)]
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use netpoll_std::{is_closed, is_timeout, BackendKind, Closer, Runtime, TcpListener, TcpStream};
+
+/// A generous outer bound for anything that should take milliseconds.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a "must not return" test watches an operation that has no deadline (Go: 100ms).
+pub const MUST_NOT_RETURN: Duration = Duration::from_millis(100);
+
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend, in
+/// `mod epoll`, `mod polling` and `mod polling_oneshot`, each on a fresh runtime.
+macro_rules! per_backend {
+    ($($test:ident),* $(,)?) => {
+        mod epoll {
+            $( #[test] fn $test() {
+                super::$test(&crate::util::rt(netpoll_std::BackendKind::Epoll))
+            } )*
+        }
+        mod polling {
+            $( #[test] fn $test() {
+                super::$test(&crate::util::rt(netpoll_std::BackendKind::Polling))
+            } )*
+        }
+        mod polling_oneshot {
+            $( #[test] fn $test() {
+                super::$test(&crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
+            } )*
+        }
+    };
+}
+
+/// A fresh runtime on `kind` with a small descriptor pool.
+pub fn rt(kind: BackendKind) -> Runtime {
+    Runtime::builder()
+        .backend(kind)
+        .capacity(256)
+        .build()
+        .expect("runtime")
+}
+
+/// Run `f` on its own thread and return its result; fail the test if it takes longer than
+/// `limit` (the thread is left behind, the test run goes on).
+pub fn bounded<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: not done within {limit:?}"),
+    }
+}
+
+/// Join `h`, failing the test if the thread is not done within [`LIMIT`] or panicked.
+pub fn join<T: Send + 'static>(what: &str, h: JoinHandle<T>) -> T {
+    match bounded(what, LIMIT, move || h.join()) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: thread panicked"),
+    }
+}
+
+/// Wait (bounded by [`LIMIT`]) until `cond` holds, checking every millisecond.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < LIMIT, "{what}: not true within {LIMIT:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Go's `time.Now().Add(-d)`: `d` ago (or now, if the monotonic clock cannot go back that far).
+pub fn ago(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_sub(d).unwrap_or(now)
+}
+
+/// `d` from now.
+pub fn after(d: Duration) -> Instant {
+    Instant::now() + d
+}
+
+/// The earliest instant we can make: what Go's `time.Now().Add(-1 << 63)` gives (a deadline
+/// so far in the past that naive nanosecond arithmetic would overflow).
+pub fn far_past() -> Instant {
+    let now = Instant::now();
+    [u64::MAX / 4, 1 << 62, 1 << 40, 1 << 30, 1 << 20]
+        .into_iter()
+        .find_map(|s| now.checked_sub(Duration::from_secs(s)))
+        .unwrap_or(now)
+}
+
+/// The latest instant we can make, beyond what `u64` nanoseconds count (585 years): Go's
+/// `1<<63 - 1` timeouts, which overflow an `int64` of Unix nanoseconds.
+pub fn far_future() -> Instant {
+    let now = Instant::now();
+    [u64::MAX / 4, 1 << 62, 1 << 40, 1 << 36]
+        .into_iter()
+        .find_map(|s| now.checked_add(Duration::from_secs(s)))
+        .unwrap_or(now + Duration::from_secs(1 << 35))
+}
+
+/// Go's `isDeadlineExceeded`, as an assertion: the error is this crate's timeout, with the
+/// kind and message Go users expect.
+#[track_caller]
+pub fn assert_timeout(e: &io::Error, what: &str) {
+    assert!(is_timeout(e), "{what}: want i/o timeout, got {e:?}");
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{what}");
+    assert_eq!(e.to_string(), "i/o timeout", "{what}");
+}
+
+/// An operation's result must be the deadline error.
+#[track_caller]
+pub fn expect_timeout<T: std::fmt::Debug>(r: io::Result<T>, what: &str) {
+    match r {
+        Ok(v) => panic!("{what}: want i/o timeout, got Ok({v:?})"),
+        Err(e) => assert_timeout(&e, what),
+    }
+}
+
+/// What an operation blocked on a socket closed under it may return (Go: `net.ErrClosed`,
+/// never a timeout). A write racing with the close's `shutdown` may see `EPIPE` instead.
+#[track_caller]
+pub fn assert_closed_not_timeout(e: &io::Error, what: &str) {
+    assert!(
+        !is_timeout(e),
+        "{what}: a close must not look like a timeout: {e:?}"
+    );
+    assert!(
+        is_closed(e),
+        "{what}: want use of closed network connection, got {e:?}"
+    );
+}
+
+/// A connected pair over loopback: (client, server side), both in `rt`.
+pub fn tcp_pair(rt: &Runtime) -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
+    let c = TcpStream::connect_in(rt, l.local_addr().expect("addr")).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (c, s)
+}
+
+/// Go's `newLocalListener(t, "tcp")`.
+pub fn local_listener(rt: &Runtime) -> TcpListener {
+    TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind")
+}
+
+/// A client connection to `addr` in `rt`, whose peer is left in the listener's backlog
+/// (Go's tests often dial a listener that never accepts).
+pub fn dial(rt: &Runtime, addr: SocketAddr) -> TcpStream {
+    TcpStream::connect_in(rt, addr).expect("connect")
+}
+
+/// Wait until `fd` has data queued to read, without consuming it: peeks through a duplicate
+/// of the descriptor (which shares the socket, so the registration is untouched).
+pub fn wait_for_data(fd: impl AsFd) {
+    let dup = fd.as_fd().try_clone_to_owned().expect("dup");
+    let probe = std::net::UdpSocket::from(dup);
+    // `peek` is `recv(MSG_PEEK)`, valid on any socket type; the duplicate shares the
+    // original's non-blocking mode, so it never blocks.
+    // Dropping `probe` closes only the duplicate; the original stays open and registered.
+    eventually(
+        "data queued",
+        || matches!(probe.peek(&mut [0u8; 1]), Ok(n) if n > 0),
+    );
+}
+
+/// Go's `localServer`: a listener whose `handler` runs on its own thread until
+/// [`shutdown`](Self::shutdown) closes the listener.
+pub struct LocalServer {
+    addr: SocketAddr,
+    closer: Closer,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LocalServer {
+    /// Bind a loopback listener in `rt` and run `handler` with it on a new thread.
+    pub fn start(rt: &Runtime, handler: impl FnOnce(Arc<TcpListener>) + Send + 'static) -> Self {
+        let l = Arc::new(local_listener(rt));
+        let addr = l.local_addr().expect("addr");
+        let closer = l.closer();
+        let thread = Some(thread::spawn(move || handler(l)));
+        LocalServer {
+            addr,
+            closer,
+            thread,
+        }
+    }
+
+    /// The listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Close the listener (a handler blocked in accept wakes with "closed") and wait,
+    /// bounded, for the handler to return.
+    pub fn shutdown(mut self) {
+        let _ = self.closer.close();
+        if let Some(t) = self.thread.take() {
+            join("server handler", t);
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        // On a failing test: do not leave a handler parked in accept.
+        let _ = self.closer.close();
+    }
+}
+
+/// A stream that several tasks can use at once, one per direction (a reader task and a writer
+/// task), while the test still reaches it to set deadlines: `netpoll-std` implements the
+/// futures-io traits on `&mut TcpStream` only. The lock is held only during one poll.
+#[derive(Clone)]
+pub struct SharedStream(pub Arc<Mutex<TcpStream>>);
+
+impl SharedStream {
+    /// Share `s`.
+    pub fn new(s: TcpStream) -> Self {
+        SharedStream(Arc::new(Mutex::new(s)))
+    }
+
+    /// Run `f` on the stream (to set a deadline, close it, ...).
+    pub fn with<T>(&self, f: impl FnOnce(&TcpStream) -> T) -> T {
+        f(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl futures_lite::AsyncRead for SharedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *s).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::AsyncWrite for SharedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *s).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *s).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *s).poll_close(cx)
+    }
+}
+
+/// Run every future to completion on the current thread (a tiny `join_all`), returning their
+/// outputs in order.
+pub async fn join_all<T>(futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) -> Vec<T> {
+    let mut futs: Vec<Option<Pin<Box<dyn Future<Output = T> + Send + '_>>>> =
+        futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, res) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *res = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
