@@ -498,11 +498,44 @@ where
     /// `delay`: `None` blocks until an event, a deadline or a [`wake`](Self::wake); zero polls.
     /// One thread polls at a time; a concurrent call gets [`PollError::DoubleWait`].
     pub fn poll(&self, delay: Option<Duration>) -> Result<usize, Error<P::Error>> {
+        self.turn(delay, None).map(|(woken, _)| woken)
+    }
+
+    /// One non-blocking turn of the loop for a loop that sleeps *outside* [`Poller::wait`]
+    /// (an async task awaiting an interrupt signal or a timer): like `poll(Some(ZERO))`, then
+    /// a promise to look again by the returned instant (`None`: no deadline pending), capped at
+    /// `now + max` when `max` is given.
+    ///
+    /// Until the next `poll` or `poll_and_sleep`, a deadline set earlier than the promise
+    /// calls [`Poller::wake`], so the backend's wake must also wake the sleeping loop.
+    /// Returns how many waiters the turn woke and the promised instant.
+    pub fn poll_and_sleep(
+        &self,
+        max: Option<Duration>,
+    ) -> Result<(usize, Option<Instant>), Error<P::Error>> {
+        self.turn(Some(Duration::ZERO), Some(max))
+    }
+
+    fn turn(
+        &self,
+        delay: Option<Duration>,
+        sleep_outside: Option<Option<Duration>>,
+    ) -> Result<(usize, Option<Instant>), Error<P::Error>> {
         let guard =
             LoopGuard::try_acquire(&self.polling).ok_or(Error::Poll(PollError::DoubleWait))?;
         let mut heap = TimerHeap::new(self.descs(), guard, &self.heap_len);
         let mut counters = LoopCounters::default();
+        let mut promised = None;
         let result = self.poll_once(&mut heap, &mut counters, delay);
+        if let (Ok(()), Some(max)) = (&result, sleep_outside) {
+            let now = self.clock.now().as_nanos();
+            let mut target = self.next_timer(&mut heap).unwrap_or(NEVER);
+            if let Some(max) = max {
+                target = target.min(add_nanos(now, max));
+            }
+            let t = self.promise_sleep(target);
+            promised = (t != NEVER).then_some(Instant::from_nanos(t));
+        }
         drop(heap);
         self.events.fetch_add(counters.events, Ordering::Relaxed);
         self.stale_events
@@ -511,7 +544,7 @@ where
             .fetch_add(counters.timeouts, Ordering::Relaxed);
         self.wakeups.fetch_add(counters.wakeups, Ordering::Relaxed);
         self.polls.fetch_add(1, Ordering::Relaxed);
-        result.map(|()| counters.wakeups as usize)
+        result.map(|()| (counters.wakeups as usize, promised))
     }
 
     fn poll_once(
@@ -695,13 +728,21 @@ fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounter
     }
     n.events += 1;
     let r = ev.readiness;
-    if r.error && info & EVENT_ERR == 0 {
-        // Only while the generation still matches: a reused slot must not inherit the error.
+    // Like Go's `setEventErr(ev.events == EPOLLERR)`: an error event sets the flag, any other
+    // event clears it. Only while the generation still matches: a reused slot must not inherit
+    // (or lose) the flag of an old incarnation.
+    if r.error != (info & EVENT_ERR != 0) {
+        let flip = |i: u32| {
+            let v = if r.error {
+                i | EVENT_ERR
+            } else {
+                i & !EVENT_ERR
+            };
+            (info_generation(i) == g).then_some(v)
+        };
         let _ = d
             .info
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
-                (info_generation(i) == g).then_some(i | EVENT_ERR)
-            });
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, flip);
     }
     let rw = if r.readable || r.error {
         d.read.unblock(Unblock::Ready)

@@ -762,3 +762,52 @@ fn no_deadline_never_fires_even_at_the_end_of_time() {
     assert_eq!(tick(&np), 0);
     assert_eq!(np.prepare(h, Mode::Read), Ok(()));
 }
+
+#[test]
+fn event_error_clears_on_the_next_clean_event() {
+    // Go: setEventErr(ev.events == EPOLLERR) on every event.
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    np.poller().push(h.token(), Readiness::ERROR).unwrap();
+    tick(&np);
+    assert_eq!(np.prepare(h, Mode::Read), Err(PollError::EventError));
+    np.poller().push(h.token(), Readiness::READABLE).unwrap();
+    tick(&np);
+    assert_eq!(np.prepare(h, Mode::Read), Ok(()));
+}
+
+#[test]
+fn reopened_slot_starts_without_event_error() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let hs: Vec<Handle> = (0..8).map(|i| np.open(&i).unwrap()).collect();
+    np.poller().push(hs[1].token(), Readiness::ERROR).unwrap();
+    tick(&np);
+    np.close(hs[1], &1).unwrap();
+    let again = np.open(&9).unwrap();
+    assert_eq!(again.index(), hs[1].index());
+    assert_eq!(np.prepare(again, Mode::Read), Ok(()));
+}
+
+#[test]
+fn sleeping_outside_the_backend_is_woken_by_an_earlier_deadline() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    np.set_read_deadline(h, at(&np, ms(100))).unwrap();
+    let (woken, until) = np.poll_and_sleep(None).unwrap();
+    assert_eq!(woken, 0);
+    assert_eq!(until, at(&np, ms(100)));
+    assert_eq!(np.poller().calls().1, 0);
+    // While the loop sleeps outside `wait`, an earlier deadline wakes the backend...
+    np.set_read_deadline(h, at(&np, ms(20))).unwrap();
+    assert_eq!(np.poller().calls().1, 1);
+    // ...and the next turn promises the earlier time.
+    let (_, until) = np.poll_and_sleep(Some(ms(50))).unwrap();
+    assert_eq!(until, at(&np, ms(20)));
+    // No deadline: the cap, or nothing.
+    np.set_read_deadline(h, None).unwrap();
+    assert_eq!(np.poll_and_sleep(Some(ms(50))).unwrap().1, at(&np, ms(50)));
+    assert_eq!(np.poll_and_sleep(None).unwrap().1, None);
+}
