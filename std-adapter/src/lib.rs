@@ -4,12 +4,14 @@
 
 mod clock;
 mod error;
+mod executor;
 mod fd;
 mod park;
 mod runtime;
 mod sys;
 
 pub mod net;
+pub mod server;
 pub mod trace;
 
 pub use clock::{deadline_after, StdClock};
@@ -17,4 +19,5 @@ pub use error::{is_closed, is_timeout, NetError};
 pub use fd::Closer;
 pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
+pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
 pub use sys::BackendKind;

@@ -1,0 +1,335 @@
+//! [`Server`]: accept on a listener and run a handler per connection, on threads or on async
+//! workers, with graceful shutdown.
+//!
+//! * **Blocking** ([`Server::blocking`]): one thread per connection, with a small stack
+//!   ([`Server::stack_size`], 64 KiB by default); the handler gets a blocking [`TcpStream`].
+//! * **Async** ([`Server::workers`] + [`Server::spawn_async`]): N worker threads, each running
+//!   its own queue of tasks (thread-per-core); connections are dealt to workers in turn and the
+//!   handler is an async function of the stream.
+//!
+//! In both modes an acceptor thread runs the accept loop. An accept error other than "closed"
+//! (EMFILE, a full descriptor pool) is counted and retried after a short, growing pause, so
+//! the server survives descriptor exhaustion. A handler that panics closes its own connection
+//! only; the panic is counted in [`ServerStats::panics`].
+//!
+//! [`ServerHandle::shutdown`] is graceful: stop accepting (close the listener), let running
+//! handlers finish until the grace period ends, then close the remaining connections (their
+//! handlers see "use of closed network connection" and return) and wait for them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::executor::Pool;
+use crate::{is_closed, Closer, TcpListener, TcpStream};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Configures and starts a server.
+#[derive(Clone, Debug)]
+pub struct Server {
+    stack_size: usize,
+    workers: usize,
+    name: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            stack_size: 64 * 1024,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            name: "netpoll-server".into(),
+        }
+    }
+}
+
+/// Counters of a running server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections being handled now.
+    pub active: usize,
+    /// Handlers that panicked (their connection was closed).
+    pub panics: u64,
+    /// Accept errors survived (EMFILE, pool exhausted, ...).
+    pub accept_errors: u64,
+}
+
+/// What a graceful shutdown did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections still open when the grace period ended, closed by the server.
+    pub closed_forcibly: usize,
+    /// Handlers still running after the forced close and a further grace period (they
+    /// ignored errors); zero in a well-behaved server.
+    pub abandoned: usize,
+}
+
+struct Shared {
+    conns: Mutex<HashMap<u64, Closer>>,
+    idle: Condvar,
+    accepted: AtomicU64,
+    panics: AtomicU64,
+    accept_errors: AtomicU64,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn active(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    /// Wait until no connection is left or `until`; returns how many are left.
+    fn wait_idle(&self, until: Instant) -> usize {
+        let mut conns = lock(&self.conns);
+        loop {
+            let now = Instant::now();
+            if conns.is_empty() || now >= until {
+                return conns.len();
+            }
+            conns = self
+                .idle
+                .wait_timeout(conns, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// Removes a connection from the table when its handler ends, even by panicking.
+struct ConnGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut conns = lock(&self.shared.conns);
+        conns.remove(&self.id);
+        if conns.is_empty() {
+            self.shared.idle.notify_all();
+        }
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    listener: Closer,
+    addr: SocketAddr,
+    acceptor: Option<JoinHandle<()>>,
+    pool: Option<Arc<Pool>>,
+}
+
+impl Server {
+    /// The defaults: 64 KiB handler stacks, one async worker per CPU.
+    pub fn new() -> Server {
+        Server::default()
+    }
+
+    /// Stack size of a blocking handler thread.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Number of async worker threads (at least one).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Thread name prefix.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Serve `listener` with a thread per connection running `handler`.
+    pub fn blocking<H>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
+    where
+        H: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        let stack = self.stack_size;
+        let name = format!("{}-conn", self.name);
+        self.start(listener, None, move |shared, guard, stream| {
+            let h = handler.clone();
+            let sh = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(name.clone())
+                .stack_size(stack)
+                .spawn(move || {
+                    let _guard = guard;
+                    if catch_unwind(AssertUnwindSafe(|| h(stream))).is_err() {
+                        sh.panics.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            if spawned.is_err() {
+                // No thread: the connection (moved into the failed closure) is already closed.
+                shared.accept_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    }
+
+    /// Serve `listener` on the async workers: each connection becomes a task running
+    /// `handler(stream)`.
+    pub fn spawn_async<H, F>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
+    where
+        H: Fn(TcpStream) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let pool = Arc::new(Pool::new(self.workers, &format!("{}-worker", self.name))?);
+        let p = pool.clone();
+        self.start(listener, Some(pool), move |_, guard, stream| {
+            let fut = handler(stream);
+            p.spawn(async move {
+                let _guard = guard;
+                fut.await;
+            });
+        })
+    }
+
+    fn start(
+        self,
+        listener: TcpListener,
+        pool: Option<Arc<Pool>>,
+        dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream) + Send + 'static,
+    ) -> io::Result<ServerHandle> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            conns: Mutex::new(HashMap::new()),
+            idle: Condvar::new(),
+            accepted: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+        });
+        let closer = listener.closer();
+        let sh = shared.clone();
+        let acceptor = std::thread::Builder::new()
+            .name(format!("{}-accept", self.name))
+            .spawn(move || accept_loop(&listener, &sh, dispatch))?;
+        Ok(ServerHandle {
+            shared,
+            listener: closer,
+            addr,
+            acceptor: Some(acceptor),
+            pool,
+        })
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream),
+) {
+    let mut backoff = Duration::from_millis(1);
+    let mut next_id = 0u64;
+    while !shared.stopping.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                backoff = Duration::from_millis(1);
+                next_id += 1;
+                lock(&shared.conns).insert(next_id, stream.closer());
+                shared.accepted.fetch_add(1, Ordering::Relaxed);
+                let guard = ConnGuard {
+                    shared: shared.clone(),
+                    id: next_id,
+                };
+                dispatch(shared, guard, stream);
+            }
+            Err(e) if is_closed(&e) => break,
+            Err(_) => {
+                // EMFILE, a full pool, a connection reset before accept: pause and go on.
+                shared.accept_errors.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.shared;
+        let pool_panics = self
+            .pool
+            .as_ref()
+            .map_or(0, |p| p.counters.panics.load(Ordering::Relaxed));
+        ServerStats {
+            accepted: s.accepted.load(Ordering::Relaxed),
+            active: s.active(),
+            panics: s.panics.load(Ordering::Relaxed) + pool_panics,
+            accept_errors: s.accept_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, wait up to `grace` for handlers to finish, close the
+    /// connections still open, and wait (up to `grace` again) for their handlers to return.
+    pub fn shutdown(mut self, grace: Duration) -> ShutdownReport {
+        self.shared.stopping.store(true, Ordering::Release);
+        // The acceptor is parked in accept: closing the listener wakes it.
+        let _ = self.listener.close();
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+        let mut report = ShutdownReport::default();
+        let left = self.shared.wait_idle(Instant::now() + grace);
+        if left > 0 {
+            let closers: Vec<Closer> = lock(&self.shared.conns).values().cloned().collect();
+            report.closed_forcibly = closers.len();
+            for c in closers {
+                let _ = c.close();
+            }
+            report.abandoned = self
+                .shared
+                .wait_idle(Instant::now() + grace.max(Duration::from_secs(1)));
+        }
+        if report.abandoned == 0 {
+            if let Some(pool) = self.pool.take() {
+                if let Ok(pool) = Arc::try_unwrap(pool) {
+                    pool.stop();
+                }
+            }
+        }
+        report
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.acceptor.is_some() {
+            // Dropped without shutdown: stop accepting; running handlers go on by themselves.
+            self.shared.stopping.store(true, Ordering::Release);
+            let _ = self.listener.close();
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,176 @@
+//! The server in both modes over every backend: echo, a panicking handler, graceful shutdown,
+//! a full descriptor pool.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use netpoll_std::{Runtime, Server, ServerHandle, TcpListener, TcpStream};
+use util::{bounded, LIMIT};
+
+fn echo(mut s: TcpStream) {
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                assert!(buf[0] != b'!', "handler asked to panic");
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn echo_async(mut s: TcpStream) {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 1024];
+    loop {
+        match AsyncReadExt::read(&mut s, &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                assert!(buf[0] != b'!', "handler asked to panic");
+                if AsyncWriteExt::write_all(&mut s, &buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn start(rt: &Runtime, blocking: bool) -> ServerHandle {
+    let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
+    if blocking {
+        Server::new().blocking(l, echo).unwrap()
+    } else {
+        Server::new().workers(2).spawn_async(l, echo_async).unwrap()
+    }
+}
+
+fn client(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    c
+}
+
+fn round_trip(c: &mut std::net::TcpStream, msg: &[u8]) {
+    c.write_all(msg).unwrap();
+    let mut got = vec![0u8; msg.len()];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(got, msg);
+}
+
+fn serves_and_shuts_down(rt: &Runtime, blocking: bool) {
+    let srv = start(rt, blocking);
+    let mut cs: Vec<_> = (0..4).map(|_| client(srv.local_addr())).collect();
+    for (i, c) in cs.iter_mut().enumerate() {
+        round_trip(c, format!("hello {i}").as_bytes());
+    }
+    drop(cs);
+    let report = bounded("shutdown", move || srv.shutdown(LIMIT));
+    assert_eq!(report.closed_forcibly, 0);
+    assert_eq!(report.abandoned, 0);
+}
+
+fn panicking_handler_closes_only_its_connection(rt: &Runtime, blocking: bool) {
+    let srv = start(rt, blocking);
+    let mut good = client(srv.local_addr());
+    round_trip(&mut good, b"before");
+    let mut bad = client(srv.local_addr());
+    bad.write_all(b"!boom").unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(
+        bad.read(&mut b).unwrap_or(0),
+        0,
+        "the panicking handler's connection closes"
+    );
+    round_trip(&mut good, b"after");
+    let mut fresh = client(srv.local_addr());
+    round_trip(&mut fresh, b"new");
+    util::eventually("panic counted", || srv.stats().panics == 1);
+    drop((good, fresh));
+    bounded("shutdown", move || srv.shutdown(LIMIT));
+}
+
+fn shutdown_closes_idle_connections_after_grace(rt: &Runtime, blocking: bool) {
+    let srv = start(rt, blocking);
+    let mut idle = client(srv.local_addr());
+    round_trip(&mut idle, b"x");
+    let report = bounded("shutdown", move || srv.shutdown(Duration::from_millis(50)));
+    assert_eq!(report.closed_forcibly, 1);
+    assert_eq!(report.abandoned, 0);
+    let mut b = [0u8; 1];
+    assert_eq!(
+        idle.read(&mut b).unwrap_or(0),
+        0,
+        "the idle client sees the close"
+    );
+    // Not accepting any more.
+    let refused = std::net::TcpStream::connect(report_addr_hint(&idle));
+    assert!(refused.is_err());
+}
+
+fn report_addr_hint(c: &std::net::TcpStream) -> std::net::SocketAddr {
+    c.peer_addr()
+        .unwrap_or_else(|_| "127.0.0.1:1".parse().unwrap())
+}
+
+fn full_pool_keeps_serving(_: &Runtime, blocking: bool) {
+    // Room for the listener and one connection only.
+    let rt = Runtime::builder().capacity(2).build().unwrap();
+    let srv = start(&rt, blocking);
+    let mut first = client(srv.local_addr());
+    round_trip(&mut first, b"1");
+    let mut second = client(srv.local_addr());
+    let mut b = [0u8; 1];
+    assert_eq!(
+        second.read(&mut b).unwrap_or(0),
+        0,
+        "no room: the connection is closed"
+    );
+    util::eventually("error counted", || srv.stats().accept_errors >= 1);
+    drop(first);
+    util::eventually("slot free", || rt.stats().open == 1);
+    let mut third = client(srv.local_addr());
+    round_trip(&mut third, b"3");
+    drop(third);
+    bounded("shutdown", move || srv.shutdown(LIMIT));
+}
+
+fn blocking_serves(rt: &Runtime) {
+    serves_and_shuts_down(rt, true)
+}
+fn async_serves(rt: &Runtime) {
+    serves_and_shuts_down(rt, false)
+}
+fn blocking_panic(rt: &Runtime) {
+    panicking_handler_closes_only_its_connection(rt, true)
+}
+fn async_panic(rt: &Runtime) {
+    panicking_handler_closes_only_its_connection(rt, false)
+}
+fn blocking_grace(rt: &Runtime) {
+    shutdown_closes_idle_connections_after_grace(rt, true)
+}
+fn async_grace(rt: &Runtime) {
+    shutdown_closes_idle_connections_after_grace(rt, false)
+}
+fn blocking_full_pool(rt: &Runtime) {
+    full_pool_keeps_serving(rt, true)
+}
+fn async_full_pool(rt: &Runtime) {
+    full_pool_keeps_serving(rt, false)
+}
+
+per_backend!(
+    blocking_serves,
+    async_serves,
+    blocking_panic,
+    async_panic,
+    blocking_grace,
+    async_grace,
+    blocking_full_pool,
+    async_full_pool,
+);
