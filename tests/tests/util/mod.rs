@@ -306,3 +306,56 @@ pub async fn join_all<T>(futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>
     .await;
     out.into_iter().flatten().collect()
 }
+
+/// Whether a blocking caller or an async task is the one waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiter {
+    /// A thread parked in a blocking call.
+    Thread,
+    /// A task whose future returned `Pending`.
+    Task,
+}
+
+impl Waiter {
+    /// Whether exactly `n` such waiters are waiting in `rt` now.
+    pub fn waiting(self, rt: &Runtime, n: usize) -> bool {
+        let s = rt.stats();
+        match self {
+            Waiter::Thread => s.parked_now == n,
+            Waiter::Task => s.async_pending_now == n,
+        }
+    }
+}
+
+/// Go's "must not return" pattern: run `op` on a thread; once it waits in `rt` (as `waiter`),
+/// check that it does not return for [`MUST_NOT_RETURN`]; then `close` the socket and return
+/// the error `op` ends with (bounded by [`LIMIT`]).
+pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
+    what: &str,
+    rt: &Runtime,
+    waiter: Waiter,
+    op: impl FnOnce() -> io::Result<T> + Send + 'static,
+    close: impl FnOnce(),
+) -> io::Error {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(op());
+    });
+    let start = Instant::now();
+    while !waiter.waiting(rt, 1) {
+        if let Ok(r) = rx.try_recv() {
+            panic!("{what}: expected not to return, but it returned with {r:?}");
+        }
+        assert!(start.elapsed() < LIMIT, "{what}: never started waiting");
+        thread::sleep(Duration::from_millis(1));
+    }
+    if let Ok(r) = rx.recv_timeout(MUST_NOT_RETURN) {
+        panic!("{what}: expected not to return, but it returned with {r:?}");
+    }
+    close();
+    match rx.recv_timeout(LIMIT) {
+        Ok(Err(e)) => e,
+        Ok(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
+        Err(_) => panic!("{what}: close did not wake it within {LIMIT:?}"),
+    }
+}
