@@ -1,0 +1,137 @@
+//! The echo service shared by `netpoll-echo` and `netpoll-demo`: echo every byte back, with an
+//! idle deadline reset before every read (Go's `conn.SetReadDeadline(time.Now().Add(idle))`).
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netpoll_std::{deadline_after, is_timeout, Server, ServerHandle, TcpListener, TcpStream};
+
+/// Blocking (thread per connection) or async (worker threads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Blocking,
+    Async,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "blocking" => Ok(Mode::Blocking),
+            "async" => Ok(Mode::Async),
+            _ => Err(format!("unknown mode {s:?} (blocking|async)")),
+        }
+    }
+}
+
+/// What the echo handlers count.
+#[derive(Default)]
+pub struct EchoStats {
+    /// Connections closed because their idle deadline passed.
+    pub idle_closed: AtomicU64,
+    /// Bytes echoed.
+    pub bytes: AtomicU64,
+}
+
+/// Serve echo on `listener`.
+pub fn serve(
+    listener: TcpListener,
+    mode: Mode,
+    workers: usize,
+    idle: Option<Duration>,
+    stats: Arc<EchoStats>,
+) -> io::Result<ServerHandle> {
+    match mode {
+        Mode::Blocking => Server::new().blocking(listener, move |s| echo_blocking(s, idle, &stats)),
+        Mode::Async => Server::new()
+            .workers(workers)
+            .spawn_async(listener, move |s| echo_async(s, idle, stats.clone())),
+    }
+}
+
+fn echo_blocking(mut s: TcpStream, idle: Option<Duration>, stats: &EchoStats) {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(d) = idle {
+            if s.set_read_deadline(deadline_after(d)).is_err() {
+                return;
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if is_timeout(&e) {
+                    stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn echo_async(mut s: TcpStream, idle: Option<Duration>, stats: Arc<EchoStats>) {
+    use futures_io::{AsyncRead, AsyncWrite};
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(d) = idle {
+            if s.set_read_deadline(deadline_after(d)).is_err() {
+                return;
+            }
+        }
+        match poll_fn(|cx| Pin::new(&mut s).poll_read(cx, &mut buf)).await {
+            Ok(0) => return,
+            Ok(n) => {
+                let mut off = 0;
+                while off < n {
+                    match poll_fn(|cx| Pin::new(&mut s).poll_write(cx, &buf[off..n])).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(w) => off += w,
+                    }
+                }
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if is_timeout(&e) {
+                    stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Parse `--name value` flags into (name, value) pairs; `Err` with a message on a stray word.
+pub fn flags(args: impl Iterator<Item = String>) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        let Some(name) = a.strip_prefix("--") else {
+            return Err(format!("unexpected argument {a:?}"));
+        };
+        if name == "help" {
+            out.push(("help".into(), String::new()));
+            continue;
+        }
+        let Some(v) = args.next() else {
+            return Err(format!("--{name} needs a value"));
+        };
+        out.push((name.to_string(), v));
+    }
+    Ok(out)
+}
+
+/// Parse one flag value.
+pub fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("--{name}: cannot parse {v:?}"))
+}
