@@ -1,51 +1,39 @@
 //! The async front-end: the poll loop as a task of an async executor (embassy-executor).
 //!
-//! A task cannot block inside [`Poller::wait`], so the loop uses
-//! an [`IrqPoller`] with [`NoIdle`]: [`poll_once`] runs one non-blocking turn of
-//! [`Netpoll::poll`], then awaits whichever comes first of an interrupt mark, a
-//! [`wake`](netpoll_core::Netpoll::wake), and an embassy-time timer for the next deadline.
+//! A task cannot block inside [`Poller::wait`], so the loop uses an [`IrqPoller`] with
+//! [`NoIdle`] and [`Netpoll::poll_and_sleep`]. Each turn ([`poll_once`]) applies interrupt marks
+//! and expired deadlines without blocking and gets back the instant by which the loop has
+//! promised to look again; the task then awaits whichever comes first of the loop waker (an
+//! interrupt mark or a [`Poller::wake`]) and an embassy-time timer at that instant.
 //!
-//! ## Moving a deadline earlier
-//! The core wakes its loop when a deadline moves before the time the loop sleeps to, but only
-//! while the loop is inside `Poller::wait`; an async loop sleeps *outside* it. So after setting
-//! a deadline from async code, use [`set_read_deadline`] and friends (or call
-//! [`IrqPoller::deadline_changed`]): they wake the loop task when it sleeps past the new
-//! deadline, or may have scanned its deadlines already. Pushing a deadline later or clearing
-//! it never wakes the loop.
+//! ## Deadlines set while the loop sleeps
+//! Plain [`Netpoll::set_read_deadline`], [`set_write_deadline`](Netpoll::set_write_deadline)
+//! and [`set_deadline`](Netpoll::set_deadline) work from any task or handler. While the loop
+//! task sleeps, the core remembers the instant it promised; a deadline set earlier than that
+//! makes the core call [`Poller::wake`], which for an [`IrqPoller`] wakes the loop task, and
+//! the next turn sleeps to the new deadline. Moving a deadline later or clearing it never
+//! wakes the loop: its timer fires at the old instant, the turn finds nothing due and sleeps
+//! again.
+//!
+//! [`Poller::wait`]: netpoll_core::Poller::wait
+//! [`Poller::wake`]: netpoll_core::Poller::wake
 
 use core::future::{poll_fn, Future};
 use core::pin::Pin;
 use core::task::Poll;
 use core::time::Duration;
 
-use netpoll_core::{Clock, Error, Handle, Instant, Netpoll, PollDesc, PollError, Poller, RawLock};
-use portable_atomic::Ordering;
+use netpoll_core::{Clock, Error, Netpoll, PollDesc, RawLock};
 
 use crate::{IrqError, IrqPoller, NoIdle};
 
-/// `parked_until`: the loop task is running (it may or may not have scanned the deadlines).
-pub(crate) const RUNNING: u64 = 0;
-/// `parked_until`: the loop task sleeps with no deadline.
-const FOREVER: u64 = u64::MAX;
-/// The longest single sleep; the loop recomputes after it.
+/// The longest single timer. embassy-time panics if `now + duration` overflows its tick count,
+/// so a far-off deadline is approached in steps of at most this; waking early is harmless,
+/// the loop takes a turn and sleeps again.
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 
 /// The IRQ poller of an async loop, as [`Netpoll`] holds it.
 pub type AsyncNetpoll<'p, const N: usize, C, S, L> = Netpoll<&'p IrqPoller<N, NoIdle>, C, S, L>;
-
-impl<const N: usize> IrqPoller<N, NoIdle> {
-    /// A deadline of some descriptor was set to `at`: wake the loop task if it sleeps past
-    /// `at` or is running (it may have scanned the deadlines before this one was set).
-    pub fn deadline_changed(&self, at: Option<Instant>) {
-        let Some(at) = at else { return };
-        // A read-modify-write, not a load: if it reads a value older than the loop's own swap
-        // to RUNNING, that swap synchronises with it and the loop sees the new deadline.
-        let parked = self.parked_until.fetch_add(0, Ordering::AcqRel);
-        if parked == RUNNING || at.as_nanos() < parked {
-            let _ = Poller::wake(self);
-        }
-    }
-}
 
 /// Convert a core duration to an embassy-time one, rounding up (a timer must not fire early).
 pub fn to_embassy_duration(d: Duration) -> embassy_time::Duration {
@@ -55,6 +43,9 @@ pub fn to_embassy_duration(d: Duration) -> embassy_time::Duration {
 
 /// One turn of the async poll loop: apply interrupt marks and expired deadlines, then sleep
 /// until the next mark, wake or deadline. Returns how many waiters the turn woke.
+///
+/// The sleep is measured on `np`'s clock and slept on embassy-time, so `np` should use
+/// [`EmbassyClock`](crate::EmbassyClock) (or a clock that runs at the same rate).
 pub async fn poll_once<const N: usize, C, S, L>(
     np: &AsyncNetpoll<'_, N, C, S, L>,
 ) -> Result<usize, Error<IrqError>>
@@ -64,23 +55,13 @@ where
     L: RawLock,
 {
     let poller: &IrqPoller<N, NoIdle> = np.poller();
-    poller.parked_until.swap(RUNNING, Ordering::AcqRel);
-    let woken = np.poll(None)?;
-    let timeout = poller.last_timeout();
-    if timeout == Some(Duration::ZERO) {
-        return Ok(woken);
-    }
-    let until = timeout.map_or(FOREVER, |t| {
-        np.clock()
-            .now()
-            .saturating_add(t)
-            .as_nanos()
-            .clamp(1, FOREVER)
+    let (woken, promised) = np.poll_and_sleep(None)?;
+    let mut timer = promised.map(|at| {
+        let d = at.saturating_duration_since(np.clock().now());
+        embassy_time::Timer::after(to_embassy_duration(d.min(MAX_SLEEP)))
     });
-    poller.parked_until.swap(until, Ordering::AcqRel);
-    let mut timer =
-        timeout.map(|t| embassy_time::Timer::after(to_embassy_duration(t.min(MAX_SLEEP))));
     poll_fn(|cx| {
+        // A mark or wake since the turn's non-blocking wait left the signal set: go round.
         if poller.register_loop_waker(cx.waker()) {
             return Poll::Ready(());
         }
@@ -106,52 +87,4 @@ where
             return e;
         }
     }
-}
-
-/// [`Netpoll::set_read_deadline`], then tell the async loop.
-pub fn set_read_deadline<const N: usize, C, S, L>(
-    np: &AsyncNetpoll<'_, N, C, S, L>,
-    h: Handle,
-    at: Option<Instant>,
-) -> Result<(), PollError>
-where
-    C: Clock,
-    S: AsRef<[PollDesc<L>]>,
-    L: RawLock,
-{
-    np.set_read_deadline(h, at)?;
-    np.poller().deadline_changed(at);
-    Ok(())
-}
-
-/// [`Netpoll::set_write_deadline`], then tell the async loop.
-pub fn set_write_deadline<const N: usize, C, S, L>(
-    np: &AsyncNetpoll<'_, N, C, S, L>,
-    h: Handle,
-    at: Option<Instant>,
-) -> Result<(), PollError>
-where
-    C: Clock,
-    S: AsRef<[PollDesc<L>]>,
-    L: RawLock,
-{
-    np.set_write_deadline(h, at)?;
-    np.poller().deadline_changed(at);
-    Ok(())
-}
-
-/// [`Netpoll::set_deadline`], then tell the async loop.
-pub fn set_deadline<const N: usize, C, S, L>(
-    np: &AsyncNetpoll<'_, N, C, S, L>,
-    h: Handle,
-    at: Option<Instant>,
-) -> Result<(), PollError>
-where
-    C: Clock,
-    S: AsRef<[PollDesc<L>]>,
-    L: RawLock,
-{
-    np.set_deadline(h, at)?;
-    np.poller().deadline_changed(at);
-    Ok(())
 }

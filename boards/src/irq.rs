@@ -28,7 +28,7 @@
 use core::time::Duration;
 
 use netpoll_core::{Event, Poller, Readiness, Token};
-use portable_atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::fmt::trace;
 use crate::{AtomicWaker, Idle, NoIdle};
@@ -41,9 +41,6 @@ const REGISTERED: u32 = 8;
 const BUSY: u32 = 16;
 const EPOCH_SHIFT: u32 = 5;
 const EPOCH_MASK: u32 = !((1 << EPOCH_SHIFT) - 1);
-
-/// `last_timeout` value for "no timeout".
-const NO_TIMEOUT: u64 = u64::MAX;
 
 /// An event source of the board: an index `0..N` into the poller's line table.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -119,8 +116,6 @@ pub struct IrqPoller<const N: usize, I = NoIdle> {
     signal: AtomicBool,
     waker: AtomicWaker,
     idle: I,
-    last_timeout: AtomicU64,
-    pub(crate) parked_until: AtomicU64,
     marks: AtomicU32,
     dropped_marks: AtomicU32,
     events: AtomicU32,
@@ -134,8 +129,6 @@ impl<const N: usize, I: Idle> IrqPoller<N, I> {
             signal: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             idle,
-            last_timeout: AtomicU64::new(NO_TIMEOUT),
-            parked_until: AtomicU64::new(crate::asynch::RUNNING),
             marks: AtomicU32::new(0),
             dropped_marks: AtomicU32::new(0),
             events: AtomicU32::new(0),
@@ -222,15 +215,6 @@ impl<const N: usize, I: Idle> IrqPoller<N, I> {
     /// Whether a mark or a wake arrived since the current (or last) wait began.
     pub fn pending(&self) -> bool {
         self.signal.load(Ordering::Acquire)
-    }
-
-    /// The timeout the poll loop asked for in its last [`wait`](Poller::wait) (what an async
-    /// loop must sleep at most), `None` for no limit.
-    pub fn last_timeout(&self) -> Option<Duration> {
-        match self.last_timeout.load(Ordering::Relaxed) {
-            NO_TIMEOUT => None,
-            n => Some(Duration::from_nanos(n)),
-        }
     }
 
     /// Register the waker of the async poll-loop task; `true` if a mark or wake is already
@@ -354,10 +338,6 @@ impl<const N: usize, I: Idle> Poller for IrqPoller<N, I> {
         timeout: Option<Duration>,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), IrqError> {
-        let nanos = timeout.map_or(NO_TIMEOUT, |t| {
-            u64::try_from(t.as_nanos()).map_or(NO_TIMEOUT - 1, |n| n.min(NO_TIMEOUT - 1))
-        });
-        self.last_timeout.store(nanos, Ordering::Relaxed);
         // Clear the signal before looking: a mark after this point sets it again, so the
         // idle hook's `pending` check sees every mark this scan misses. If it was set, a wake
         // (or a mark) arrived since the last wait: return without sleeping, so a `wake` made
@@ -372,6 +352,9 @@ impl<const N: usize, I: Idle> Poller for IrqPoller<N, I> {
         Ok(())
     }
 
+    /// Like a mark without a line: sets the signal, calls [`Idle::interrupt`] and wakes the
+    /// async loop task. The core calls it when a deadline moves before the instant a sleeping
+    /// loop (blocking or async) promised to look again.
     fn wake(&self) -> Result<(), IrqError> {
         self.notify();
         Ok(())

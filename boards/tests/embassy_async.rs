@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use embassy_time::MockDriver;
 use netpoll_boards::{asynch, CsLock, EmbassyClock, IrqPoller, Line, NoIdle};
-use netpoll_core::{Clock, Instant, Mode, Netpoll, PollDesc, PollError};
+use netpoll_core::{Clock, Mode, Netpoll, PollDesc, PollError};
 
 struct Flag(AtomicUsize);
 impl Wake for Flag {
@@ -70,22 +70,69 @@ fn async_loop_under_the_mock_driver() {
     assert_eq!(count(&rd_flag), 1, "the loop wakes the reader");
     assert_eq!(read.as_mut().poll(&mut rd_cx), Poll::Ready(Ok(())));
 
-    // A read deadline 50 ms out, set through `asynch`: the parked loop is woken to re-arm.
+    // A read deadline 50 ms out, set with the plain setter: the loop sleeps with no timer (no
+    // deadline was pending), so the core wakes it through `Poller::wake`.
     let woken_before = count(&loop_flag);
-    let deadline = np.clock().now().saturating_add(ms(50));
-    asynch::set_read_deadline(&np, h, Some(deadline)).unwrap();
+    let t1 = np.clock().now();
+    np.set_read_deadline(h, Some(t1.saturating_add(ms(50))))
+        .unwrap();
     assert_eq!(
         count(&loop_flag),
         woken_before + 1,
-        "earlier deadline wakes the loop"
+        "a first deadline wakes the sleeping loop"
     );
+    let mut read = pin!(np.wait(h, Mode::Read));
+    assert!(read.as_mut().poll(&mut rd_cx).is_pending());
+    assert!(main_loop.as_mut().poll(&mut loop_cx).is_pending());
+
+    // The loop now sleeps with a timer 50 ms out. Move the deadline EARLIER, to 20 ms: the
+    // core calls `Poller::wake`, the loop task wakes and re-arms its timer for 20 ms.
+    let woken_before = count(&loop_flag);
+    let early = t1.saturating_add(ms(20));
+    np.set_read_deadline(h, Some(early)).unwrap();
+    assert_eq!(
+        count(&loop_flag),
+        woken_before + 1,
+        "an earlier deadline wakes the loop sleeping towards a later one"
+    );
+    assert!(main_loop.as_mut().poll(&mut loop_cx).is_pending());
+    let rd_before = count(&rd_flag);
+    driver.advance(embassy_time::Duration::from_millis(19));
+    if count(&loop_flag) > woken_before + 1 {
+        assert!(main_loop.as_mut().poll(&mut loop_cx).is_pending());
+    }
+    assert_eq!(count(&rd_flag), rd_before, "1 ms before the deadline");
+    driver.advance(embassy_time::Duration::from_millis(1));
+    assert!(
+        count(&loop_flag) > woken_before + 1,
+        "the loop's timer fires at the new deadline"
+    );
+    assert!(main_loop.as_mut().poll(&mut loop_cx).is_pending());
+    assert_eq!(
+        count(&rd_flag),
+        rd_before + 1,
+        "the reader is woken at 20 ms"
+    );
+    assert_eq!(
+        read.as_mut().poll(&mut rd_cx),
+        Poll::Ready(Err(PollError::Timeout))
+    );
+    assert_eq!(np.clock().now(), early, "honoured on time, not at 50 ms");
+    assert_eq!(np.stats().timeouts, 1);
+
+    // A new deadline 30 ms out (clearing the expiry); the loop wakes for it.
+    let woken_before = count(&loop_flag);
+    let deadline = np.clock().now().saturating_add(ms(30));
+    np.set_read_deadline(h, Some(deadline)).unwrap();
+    assert_eq!(count(&loop_flag), woken_before + 1);
     let mut read = pin!(np.wait(h, Mode::Read));
     assert!(read.as_mut().poll(&mut rd_cx).is_pending());
     assert!(main_loop.as_mut().poll(&mut loop_cx).is_pending());
 
     // Pushing it later does not wake the loop (it sleeps until the old time and re-arms).
     let woken_before = count(&loop_flag);
-    asynch::set_read_deadline(&np, h, Some(deadline.saturating_add(ms(30)))).unwrap();
+    let later = deadline.saturating_add(ms(30));
+    np.set_read_deadline(h, Some(later)).unwrap();
     assert_eq!(
         count(&loop_flag),
         woken_before,
@@ -95,7 +142,7 @@ fn async_loop_under_the_mock_driver() {
     // Time passes: the embassy timer wakes the loop at the old time, which re-arms; then at
     // the new deadline the loop fires it and the reader gets a timeout.
     let rd_before = count(&rd_flag);
-    driver.advance(embassy_time::Duration::from_millis(50));
+    driver.advance(embassy_time::Duration::from_millis(30));
     assert!(count(&loop_flag) > woken_before, "the timer wakes the loop");
     assert!(main_loop.as_mut().poll(&mut loop_cx).is_pending());
     assert_eq!(count(&rd_flag), rd_before, "not yet: the deadline moved");
@@ -106,6 +153,6 @@ fn async_loop_under_the_mock_driver() {
         read.as_mut().poll(&mut rd_cx),
         Poll::Ready(Err(PollError::Timeout))
     );
-    assert_eq!(np.stats().timeouts, 1);
-    assert!(np.clock().now() >= Instant::from_nanos(deadline.as_nanos() + 30_000_000));
+    assert_eq!(np.stats().timeouts, 2);
+    assert_eq!(np.clock().now(), later);
 }

@@ -110,12 +110,31 @@ fn wake_sets_the_signal_and_a_wait_clears_it() {
 }
 
 #[test]
-fn wait_records_the_timeout_for_async_loops() {
+fn wake_wakes_the_async_loop_task() {
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = core::task::Waker::from(count.clone());
+    let woken = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+
     let p = IrqPoller::<2, NoIdle>::new(NoIdle);
-    p.wait(Some(Duration::from_millis(7)), &mut |_| {}).unwrap();
-    assert_eq!(p.last_timeout(), Some(Duration::from_millis(7)));
-    p.wait(None, &mut |_| {}).unwrap();
-    assert_eq!(p.last_timeout(), None);
+    assert!(!p.register_loop_waker(&waker), "nothing pending yet");
+    // The core calls `Poller::wake` for a deadline set before the loop's promised instant.
+    p.wake().unwrap();
+    assert_eq!(woken(), 1);
+    assert!(
+        p.register_loop_waker(&waker),
+        "the signal stays until the next wait"
+    );
+    assert!(collect(&p).is_empty());
+    assert!(!p.register_loop_waker(&waker));
+    p.register(&Line(1), A).unwrap();
+    assert!(p.mark_writable(Line(1)));
+    assert_eq!(woken(), 2, "a mark wakes it too");
 }
 
 /// An idle hook that records its calls and runs an "interrupt" while asleep.
