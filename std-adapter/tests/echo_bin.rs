@@ -1,0 +1,67 @@
+//! The `netpoll-echo` binary end to end: serves, closes idle connections at their deadline,
+//! traces with `NETPOLL_DEBUG=1`, and shuts down gracefully on SIGTERM. Over every backend.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use netpoll_std::BackendKind;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn run(kind: BackendKind, mode: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netpoll-echo"))
+        .args(["--addr", "127.0.0.1:0", "--mode", mode, "--workers", "2", "--idle-timeout", "0.2"])
+        .env("NETPOLL_DEBUG", "1")
+        .env("NETPOLL_BACKEND", kind.name())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start netpoll-echo");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let addr = loop {
+        let line = rx.recv_timeout(LIMIT).expect("a 'listening on' line");
+        lines.push(line.clone());
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    c.write_all(b"echo me").unwrap();
+    let mut got = [0u8; 7];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"echo me");
+    // Say nothing more: the idle deadline closes the connection.
+    assert_eq!(c.read(&mut got).unwrap_or(0), 0);
+    // SAFETY: sending SIGTERM to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    lines.extend(rx.iter());
+    let text = lines.join("\n");
+    for want in ["netpoll: init", "netpoll: add", "netpoll: ready", "netpoll: deadline", "idle-closed 1"] {
+        assert!(text.contains(want), "{kind}/{mode}: no {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn echo_binary_blocking() {
+    for kind in BackendKind::all() {
+        run(kind, "blocking");
+    }
+}
+
+#[test]
+fn echo_binary_async() {
+    for kind in BackendKind::all() {
+        run(kind, "async");
+    }
+}
