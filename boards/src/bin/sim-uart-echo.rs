@@ -174,7 +174,7 @@ fn spawn_wire(
 
 fn run_app(np: &Np<'_>, uart: &SimUart, net: &SimPacketSocket, trace: &Trace) -> Summary {
     let mut s = Summary::default();
-    let (mut hu, hn) = match (np.open(&UART), np.open(&NET)) {
+    let (hu, hn) = match (np.open(&UART), np.open(&NET)) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {
             trace.record(format_args!("app  cannot open: {a:?} {b:?}"));
@@ -231,20 +231,17 @@ fn run_app(np: &Np<'_>, uart: &SimUart, net: &SimPacketSocket, trace: &Trace) ->
             Err(Error::Poll(PollError::EventError)) => {
                 s.overruns += 1;
                 let lost = uart.take_lost();
-                // Drop the partial line and what is left of it in the FIFO, then reopen the
-                // descriptor: the core keeps the error flag until the descriptor is closed.
+                // Drop the partial line and what is left of it in the FIFO, then wait for the
+                // line's next clean event, which clears the error.
                 while uart.read(&mut buf).is_ok() {}
                 line.clear();
                 trace.record(format_args!(
-                    "app  read failed: UART overrun, {lost} bytes lost; line dropped, reopening"
+                    "app  read failed: UART overrun, {lost} bytes lost; line dropped, \
+                     waiting for a clean edge"
                 ));
-                let _ = np.close(hu, &UART);
-                match np.open(&UART) {
-                    Ok(h) => hu = h,
-                    Err(e) => {
-                        trace.record(format_args!("app  reopen failed: {e:?}"));
-                        return s;
-                    }
+                if let Err(e) = wait_for_clean_event(np, hu) {
+                    trace.record(format_args!("app  read failed: {e:?}"));
+                    return s;
                 }
             }
             Err(e) => {
@@ -253,6 +250,18 @@ fn run_app(np: &Np<'_>, uart: &SimUart, net: &SimPacketSocket, trace: &Trace) ->
             }
         }
     }
+}
+
+/// After an event error: like Go's poller, the core fails reads with `EventError` until the
+/// line's next clean event clears the flag. This thread is the poll loop, so it runs the loop
+/// until then (bytes arriving meanwhile wait in the FIFO), bounded by a fresh read deadline; a
+/// deadline or a close ends the wait and the next read reports it.
+fn wait_for_clean_event(np: &Np<'_>, h: Handle) -> Result<(), Error<netpoll_boards::IrqError>> {
+    np.set_read_deadline(h, Some(np.clock().now().saturating_add(READ_IDLE)))?;
+    while np.prepare(h, Mode::Read) == Err(PollError::EventError) {
+        np.poll(None)?;
+    }
+    Ok(())
 }
 
 fn echo(
