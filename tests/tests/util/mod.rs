@@ -73,7 +73,12 @@ pub fn bounded<T: Send + 'static>(
 
 /// Join `h`, failing the test if the thread is not done within [`LIMIT`] or panicked.
 pub fn join<T: Send + 'static>(what: &str, h: JoinHandle<T>) -> T {
-    match bounded(what, LIMIT, move || h.join()) {
+    join_within(what, LIMIT, h)
+}
+
+/// Join `h`, failing the test if the thread is not done within `limit` or panicked.
+pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: JoinHandle<T>) -> T {
+    match bounded(what, limit, move || h.join()) {
         Ok(v) => v,
         Err(_) => panic!("{what}: thread panicked"),
     }
