@@ -68,8 +68,56 @@ fn async_connect_deadline(rt: &Runtime) {
     }
 }
 
+fn async_write_deadline(rt: &Runtime) {
+    let (_c, mut s) = tcp_pair(rt);
+    s.set_write_deadline(in_ms(50)).unwrap();
+    let err = bounded("async write until timeout", move || {
+        block_on(async move {
+            let chunk = vec![0u8; 64 * 1024];
+            loop {
+                if let Err(e) = s.write(&chunk).await {
+                    return e;
+                }
+            }
+        })
+    });
+    assert!(is_timeout(&err), "{err}");
+}
+
+fn async_unix_stream(rt: &Runtime) {
+    let (mut a, mut b) = netpoll_std::UnixStream::pair_in(rt).unwrap();
+    let got = bounded("async unix", move || {
+        block_on(async move {
+            a.write_all(b"over unix").await.unwrap();
+            AsyncWriteExt::close(&mut a).await.unwrap(); // half-close (the inherent close is Go's)
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).await.unwrap();
+            got
+        })
+    });
+    assert_eq!(got, b"over unix");
+}
+
+fn async_accept_deadline_and_close(rt: &Runtime) {
+    let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
+    l.set_read_deadline(in_ms(20)).unwrap();
+    let e = block_on(l.accept_async()).unwrap_err();
+    assert!(is_timeout(&e), "{e}");
+    l.set_read_deadline(None).unwrap();
+    let closer = l.closer();
+    let h = std::thread::spawn(move || block_on(l.accept_async()).unwrap_err());
+    util::eventually("accept pending", || rt.stats().async_pending_now == 1);
+    closer.close().unwrap();
+    let e = bounded("join", move || h.join().unwrap());
+    assert!(is_closed(&e), "{e}");
+    assert_eq!(e.kind(), io::ErrorKind::NotConnected);
+}
+
 per_backend!(
     async_echo_and_deadline,
     async_close_wakes_task,
-    async_connect_deadline
+    async_connect_deadline,
+    async_write_deadline,
+    async_unix_stream,
+    async_accept_deadline_and_close,
 );

@@ -334,7 +334,33 @@ fn stats_count(rt: &Runtime) {
     assert!(after.parks > before.parks);
 }
 
+fn reuse_port_lets_listeners_share_a_port(rt: &Runtime) {
+    let a = TcpListener::builder()
+        .reuse_port(true)
+        .runtime(rt)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = a.local_addr().unwrap();
+    let b = TcpListener::builder()
+        .reuse_port(true)
+        .runtime(rt)
+        .bind(addr)
+        .unwrap();
+    assert_eq!(b.local_addr().unwrap(), addr);
+    let err = TcpListener::bind_in(rt, addr).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    // Connections reach one of the two.
+    let _c = TcpStream::connect_in(rt, addr).unwrap();
+    a.set_read_deadline(in_ms(20)).unwrap();
+    let ra = a.accept();
+    // Set only now: a deadline that passed while `a` waited would fail `b` at once.
+    b.set_read_deadline(in_ms(20)).unwrap();
+    let rb = b.accept();
+    assert!(ra.is_ok() || rb.is_ok(), "{ra:?} {rb:?}");
+}
+
 per_backend!(
+    reuse_port_lets_listeners_share_a_port,
     echo_blocking,
     large_transfer_blocks_and_resumes,
     read_deadline_times_out,
