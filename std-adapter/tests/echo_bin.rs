@@ -50,11 +50,10 @@ fn run(kind: BackendKind, mode: &str) {
     assert_eq!(&got, b"echo me");
     // Say nothing more: the idle deadline closes the connection.
     assert_eq!(c.read(&mut got).unwrap_or(0), 0);
-    // SAFETY: sending SIGTERM to our own child process.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: sending SIGTERM to our own child process; no memory is involved.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(rc, 0);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     lines.extend(rx.iter());
