@@ -108,7 +108,8 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// How many sockets may be open at once (the descriptor pool, allocated once).
+    /// How many sockets may be open at once (the descriptor pool, allocated once; at most
+    /// 2^32 - 2). `build` fails, rather than aborting, if the pool cannot be allocated.
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
@@ -128,8 +129,22 @@ impl Builder {
 
     /// Create the backend and the pool, and start the poller thread.
     pub fn build(self) -> io::Result<Runtime> {
+        if self.capacity >= u32::MAX as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "capacity over 2^32 - 2",
+            ));
+        }
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(self.capacity).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "cannot allocate the descriptor pool",
+            )
+        })?;
+        slots.extend((0..self.capacity).map(|_| PollDesc::new()));
+        let slots = slots.into_boxed_slice();
         let selector = Selector::new(self.backend, self.capacity)?;
-        let slots: Box<[PollDesc]> = (0..self.capacity).map(|_| PollDesc::new()).collect();
         let np = Netpoll::new(selector, StdClock::new(), slots)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let shared = Arc::new(Shared {

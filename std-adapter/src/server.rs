@@ -123,7 +123,9 @@ impl Drop for ConnGuard {
     }
 }
 
-/// A running server.
+/// A running server. Stop it with [`shutdown`](Self::shutdown); dropping the handle only stops
+/// accepting (running handlers go on, and async worker threads stay until they are done and
+/// the process exits).
 pub struct ServerHandle {
     shared: Arc<Shared>,
     listener: Closer,

@@ -135,13 +135,19 @@ impl Epoll {
 }
 
 /// Map epoll flags to the core's readiness (Go's `netpoll` switch): a hang-up wakes readers
-/// (they read EOF or the error) and, for a full hang-up, writers; `EPOLLERR` is an error.
+/// (they read EOF or the error) and, for a full hang-up, writers; `EPOLLERR` wakes both, and
+/// the syscall they retry reports the precise error (`ECONNRESET`, `ECONNREFUSED`, ...).
+///
+/// Only an `EPOLLERR` that comes alone marks the descriptor's event-error flag, as in Go since
+/// 1.20: combined with readiness (an ICMP error on a UDP socket that is still writable) it
+/// would otherwise fail every later read of a socket that works.
 fn readiness(flags: u32) -> Readiness {
     let has = |f: libc::c_int| flags & f as u32 != 0;
+    let err = libc::EPOLLERR;
     Readiness {
-        readable: has(libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLPRI),
-        writable: has(libc::EPOLLOUT | libc::EPOLLHUP),
-        error: has(libc::EPOLLERR),
+        readable: has(libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLPRI | err),
+        writable: has(libc::EPOLLOUT | libc::EPOLLHUP | err),
+        error: flags == err as u32,
     }
 }
 
@@ -156,7 +162,12 @@ mod tests {
         let r = readiness(libc::EPOLLHUP as u32);
         assert!(r.readable && r.writable && !r.error);
         let r = readiness(libc::EPOLLERR as u32);
-        assert!(r.error);
+        assert!(r.error && r.readable && r.writable);
+        let r = readiness((libc::EPOLLERR | libc::EPOLLOUT) as u32);
+        assert!(
+            !r.error && r.readable && r.writable,
+            "error with readiness: the syscall says"
+        );
         let r = readiness(libc::EPOLLOUT as u32);
         assert!(!r.readable && r.writable);
     }

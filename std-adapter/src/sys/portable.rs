@@ -130,7 +130,9 @@ impl Portable {
         let mut armed = (!self.edge).then(|| lock(&self.armed));
         for ev in events.iter() {
             let token = Token(ev.key as u64);
-            let error = ev.is_err().unwrap_or(false);
+            // As in the epoll backend: only an error without readiness marks the descriptor;
+            // otherwise the retried syscall reports it.
+            let error = ev.is_err().unwrap_or(false) && !ev.readable && !ev.writable;
             if let Some(armed) = armed.as_mut() {
                 self.rearm_rest(armed, token, &ev, error);
             }
