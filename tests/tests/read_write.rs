@@ -23,13 +23,16 @@ use util::{
 
 const FIVE_S: Duration = Duration::from_secs(5);
 
+/// `UdpSocket::recv_from` or its async form.
+type RecvFromFn = fn(&UdpSocket, &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+
 /// One way of doing each operation: blocking or async.
 #[derive(Clone, Copy)]
 struct Ops {
     waiter: Waiter,
     read: fn(&mut TcpStream, &mut [u8]) -> io::Result<usize>,
     write: fn(&mut TcpStream, &[u8]) -> io::Result<usize>,
-    recv_from: fn(&UdpSocket, &mut [u8]) -> io::Result<(usize, SocketAddr)>,
+    recv_from: RecvFromFn,
     send_to: fn(&UdpSocket, &[u8], SocketAddr) -> io::Result<usize>,
 }
 
