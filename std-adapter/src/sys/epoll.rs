@@ -184,4 +184,38 @@ mod tests {
         ep.wait(Some(Duration::ZERO), &mut |_| seen += 1).unwrap();
         assert_eq!(seen, 0);
     }
+
+    #[test]
+    fn a_signal_returns_from_a_blocking_wait() {
+        extern "C" fn ignore(_: libc::c_int) {}
+        // SAFETY: zeroed is a valid sigaction (empty mask, no flags); the handler does nothing,
+        // and no SA_RESTART, so epoll_wait fails with EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+        let ep = std::sync::Arc::new(Epoll::new().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            // SAFETY: pthread_self has no preconditions.
+            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            let start = std::time::Instant::now();
+            ep.wait(Some(Duration::from_secs(60)), &mut |_| {}).unwrap();
+            start.elapsed()
+        });
+        let tid = rx.recv().unwrap();
+        let start = std::time::Instant::now();
+        // The thread may not be inside epoll_wait yet: signal until it returns (bounded).
+        while !waiter.is_finished() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "wait not interrupted"
+            );
+            // SAFETY: `tid` is a live thread of this process (it has not been joined).
+            unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(waiter.join().unwrap() < Duration::from_secs(30));
+    }
 }
