@@ -13,6 +13,7 @@
 //! | `fluctuation.rs` | `TestReadTimeoutFluctuation`, `TestReadFromTimeoutFluctuation`, `TestWriteTimeoutFluctuation` |
 //! | `various_deadlines.rs` | `TestVariousDeadlines`, `TestVariousDeadlines1Proc`, `TestVariousDeadlines4Proc` |
 //! | `races.rs` | `TestReadWriteProlongedTimeout`, `TestReadWriteDeadlineRace`, `TestConcurrentSetDeadline` |
+//! | `unix.rs` | the accept, read and write timeout scenarios again, over Unix-domain sockets |
 //!
 //! Each Go test `TestFooBar` becomes `foo_bar` (blocking) and, where an async form applies,
 //! `foo_bar_async` (futures-io, driven by `futures_lite::future::block_on`), each generated
