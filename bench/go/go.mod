@@ -1,0 +1,3 @@
+module netpollbench
+
+go 1.19

@@ -1,0 +1,376 @@
+//! The runner: builds the servers and the load generator, runs every scenario with the servers
+//! interleaved (A B C A B C ...), and writes raw JSON results and a markdown report with charts.
+//!
+//! Pinning: servers run on core 0, the load generator on core 1 (`taskset`). Each run starts a
+//! fresh server process on a fresh port.
+
+pub mod callgrind;
+pub mod measure;
+pub mod micro;
+pub mod report;
+pub mod scenarios;
+pub mod servers;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::args::Args;
+use measure::{Ctx, Run};
+use scenarios::{Scale, Scenario};
+use servers::{Entry, ServerSpec};
+
+/// Runner options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seconds-long CI run: one iteration, tiny scale, output under `target/bench-smoke`.
+    pub smoke: bool,
+    /// Scenario ids to run.
+    pub scenarios: Vec<String>,
+    /// Runs per server per scenario.
+    pub iterations: usize,
+    /// Only these servers (names from the catalogue), if given.
+    pub servers: Option<Vec<String>>,
+    /// Scale of the load scenarios.
+    pub scale: Scale,
+    /// Skip building (use what is in the target folder).
+    pub no_build: bool,
+    /// Raw results folder.
+    pub out: Option<PathBuf>,
+    /// Markdown report path (charts go into a folder of the same name without `.md`).
+    pub report: Option<PathBuf>,
+}
+
+/// The text of `--help`.
+pub const USAGE: &str = "\
+runner [--smoke] [--scenario all|S1,S2,S3c,S3o,S4,S4m,S5,CG] [--iterations 5]
+       [--servers tokio-ct,tokio-mt,go,netpoll-async,netpoll-blocking] [--duration 3]
+       [--warmup 0.5] [--open-rate 5000] [--idle-conns 15000] [--idle 3] [--no-build]
+       [--out DIR] [--report FILE.md]";
+
+impl Options {
+    /// Parses the command line.
+    pub fn from_args(mut a: Args) -> Result<Options, String> {
+        let smoke = a.flag("smoke");
+        let list = |s: String| s.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>();
+        let scen: String = a.get("scenario", "all".to_string())?;
+        let scenarios = if scen == "all" {
+            scenarios::ALL.iter().map(|s| s.to_string()).collect()
+        } else {
+            let v = list(scen);
+            if let Some(bad) = v.iter().find(|s| !scenarios::ALL.contains(&s.as_str())) {
+                return Err(format!("unknown scenario {bad}; known: {}", scenarios::ALL.join(",")));
+            }
+            v
+        };
+        let scale = if smoke {
+            Scale { warmup: 0.1, duration: 0.3, open_rate: 2000.0, idle_conns: 1000, idle: 0.3 }
+        } else {
+            Scale { warmup: 0.5, duration: 3.0, open_rate: 5000.0, idle_conns: 15_000, idle: 3.0 }
+        };
+        let o = Options {
+            smoke,
+            scenarios,
+            iterations: a.get("iterations", if smoke { 1 } else { 5 })?,
+            servers: a.opt::<String>("servers")?.map(list),
+            scale: Scale {
+                warmup: a.get("warmup", scale.warmup)?,
+                duration: a.get("duration", scale.duration)?,
+                open_rate: a.get("open-rate", scale.open_rate)?,
+                idle_conns: a.get("idle-conns", scale.idle_conns)?,
+                idle: a.get("idle", scale.idle)?,
+            },
+            no_build: a.flag("no-build"),
+            out: a.opt::<String>("out")?.map(PathBuf::from),
+            report: a.opt::<String>("report")?.map(PathBuf::from),
+        };
+        a.finish()?;
+        if o.iterations == 0 {
+            return Err("--iterations must be at least 1".into());
+        }
+        Ok(o)
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Into::into)
+}
+
+fn bin_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("release")
+}
+
+fn have(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn sh(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Starts netpoll-echo once to see whether it serves (it may still be a placeholder).
+fn netpoll_echo_serves(bin: &Path, log_dir: &Path) -> Result<(), String> {
+    let p = bin.join("netpoll-echo");
+    if !p.exists() {
+        return Err(format!("{} was not built", p.display()));
+    }
+    let addr = "127.0.0.1:19999";
+    let argv = [p.display().to_string(), "--addr".into(), addr.into(), "--mode".into(), "async".into()];
+    let mut c = servers::spawn_pinned(0, &argv, &log_dir.join("netpoll-echo-probe.log"))
+        .map_err(|e| e.to_string())?;
+    let ok = crate::proc::wait_listening(addr.parse().map_err(|_| "bad address")?, Duration::from_secs(3));
+    let _ = c.kill();
+    let _ = c.wait();
+    if ok {
+        Ok(())
+    } else {
+        Err("`netpoll-echo --addr 127.0.0.1:19999 --mode async` did not listen within 3 s".into())
+    }
+}
+
+/// What was found and built before the runs.
+struct Setup {
+    specs: Vec<ServerSpec>,
+    skipped: Vec<String>,
+    deadline_micro: Option<PathBuf>,
+    go_dir: Option<PathBuf>,
+    ctx: Ctx,
+    callgrind: bool,
+}
+
+fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
+    let bin = bin_dir(root);
+    let mut skipped = Vec::new();
+    let io = |e: std::io::Error| e.to_string();
+    if !o.no_build
+        && !servers::build(root, "cargo", &["build", "--release", "-p", "netpoll-bench", "--bins"])
+            .map_err(io)?
+    {
+        return Err("building netpoll-bench failed".into());
+    }
+    let go_dir = root.join("bench/go");
+    let go_echo = bin.join("go-echo");
+    let go = if !have("go", "version") {
+        skipped.push("go: the `go` command is not installed (apt-get install golang-go)".into());
+        None
+    } else if !o.no_build
+        && !servers::build(&go_dir, "go", &["build", "-o", &go_echo.display().to_string(), "."])
+            .map_err(io)?
+    {
+        skipped.push("go: `go build` of bench/go failed".into());
+        None
+    } else if go_echo.exists() {
+        Some(go_echo)
+    } else {
+        skipped.push("go: go-echo not built".into());
+        None
+    };
+    let np_built = o.no_build
+        || servers::build(root, "cargo", &["build", "--release", "-p", "netpoll-std", "--bin", "netpoll-echo"])
+            .map_err(io)?;
+    let np = match (np_built, netpoll_echo_serves(&bin, &log_dir)) {
+        (false, _) => {
+            skipped.push("netpoll-async, netpoll-blocking: netpoll-echo does not build".into());
+            false
+        }
+        (true, Err(e)) => {
+            skipped.push(format!("netpoll-async, netpoll-blocking: {e}"));
+            false
+        }
+        (true, Ok(())) => true,
+    };
+    let micro_built = o.no_build
+        || servers::build(
+            root,
+            "cargo",
+            &["build", "--release", "-p", "netpoll-bench", "--features", "netpoll", "--bin", "deadline-micro"],
+        )
+        .map_err(io)?;
+    let dm = bin.join("deadline-micro");
+    let deadline_micro = (micro_built && dm.exists()).then_some(dm);
+    if deadline_micro.is_none() {
+        skipped.push("S4m netpoll side: deadline-micro (netpoll-std) does not build".into());
+    }
+    let have_go = go.is_some();
+    let mut specs = servers::catalogue(&bin, go, np);
+    if let Some(only) = &o.servers {
+        specs.retain(|s| only.iter().any(|n| n == s.name));
+    }
+    let perf = measure::perf_works();
+    if !perf {
+        skipped.push("syscall counts: `perf stat -e raw_syscalls:sys_enter` does not work here".into());
+    }
+    let callgrind = callgrind::available();
+    if !callgrind {
+        skipped.push("CG: valgrind/callgrind_control not installed".into());
+    }
+    let loadgen = bin.join("loadgen");
+    if !loadgen.exists() {
+        return Err(format!("{} is missing (run without --no-build)", loadgen.display()));
+    }
+    Ok(Setup {
+        specs,
+        skipped,
+        go_dir: have_go.then_some(go_dir),
+        deadline_micro,
+        ctx: Ctx { loadgen, log_dir, perf, port: 20_000 },
+        callgrind,
+    })
+}
+
+fn progress(v: &Value) {
+    let l = &v["load"];
+    if v["ok"] == true {
+        eprintln!(
+            "  {:<24} it{} {:>10.0} msg/s  p50 {:>9.1} us  p99 {:>9.1} us  cpu/msg {:>6.2} us  sys/msg {}",
+            v["server"].as_str().unwrap_or("?"),
+            v["iteration"],
+            l["throughput"].as_f64().unwrap_or(f64::NAN),
+            l["latency_us"]["p50"].as_f64().unwrap_or(f64::NAN),
+            l["latency_us"]["p99"].as_f64().unwrap_or(f64::NAN),
+            v["metrics"]["cpu_per_msg_us"].as_f64().unwrap_or(f64::NAN),
+            v["metrics"]["syscalls_per_msg"].as_f64().map_or("-".into(), |x| format!("{x:.2}")),
+        );
+    } else {
+        eprintln!("  {:<24} FAILED: {}", v["server"].as_str().unwrap_or("?"), v["error"]);
+    }
+}
+
+/// Runs everything `o` asks for; `Ok(true)` when every run succeeded.
+pub fn run(o: &Options) -> Result<bool, String> {
+    let started = Instant::now();
+    let root = root();
+    let stamp = sh("date", &["-u", "+%Y%m%dT%H%M%SZ"]);
+    let out = o.out.clone().unwrap_or_else(|| {
+        if o.smoke {
+            root.join("target/bench-smoke")
+        } else {
+            root.join("bench/results").join(&stamp)
+        }
+    });
+    let report_path = o.report.clone().unwrap_or_else(|| {
+        if o.smoke {
+            out.join("report.md")
+        } else {
+            root.join("docs/benchmarks-suite.md")
+        }
+    });
+    let log_dir = root.join("target/bench-logs");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+    let mut s = setup(o, &root, log_dir)?;
+    for m in &s.skipped {
+        eprintln!("runner: SKIPPED {m}");
+    }
+    let raw_path = out.join("runs.jsonl");
+    let mut raw = std::fs::File::create(&raw_path).map_err(|e| format!("{}: {e}", raw_path.display()))?;
+    let mut records: Vec<Value> = Vec::new();
+    let mut record = |v: Value, records: &mut Vec<Value>| {
+        let _ = writeln!(raw, "{v}");
+        records.push(v);
+    };
+    let wanted = |id: &str| o.scenarios.iter().any(|s| s == id);
+    let scen: Vec<Scenario> = scenarios::load_scenarios(&s.specs, &o.scale)
+        .into_iter()
+        .filter(|sc| wanted(sc.id))
+        .collect();
+    for sc in &scen {
+        eprintln!("runner: {} ({} servers x {} iterations)", sc.title, sc.entries.len(), o.iterations);
+        for it in 0..o.iterations {
+            for e in &sc.entries {
+                let v = measure::run_one(
+                    &mut s.ctx,
+                    &Run { scenario: sc.id, entry: e, load: &sc.load, perf_window: sc.perf_window, iteration: it },
+                );
+                progress(&v);
+                record(v, &mut records);
+            }
+        }
+    }
+    if wanted("S4m") {
+        eprintln!("runner: S4m deadline-reset micro-benchmark");
+        let iters = if o.smoke { 20_000 } else { 2_000_000 };
+        for it in 0..o.iterations {
+            if let Some(d) = &s.go_dir {
+                let mut v = micro::go(d, iters);
+                v["scenario"] = "S4m".into();
+                v["server"] = "go SetReadDeadline".into();
+                v["iteration"] = it.into();
+                eprintln!("  go      {}", v);
+                record(v, &mut records);
+            }
+            if let Some(b) = &s.deadline_micro {
+                let mut v = micro::netpoll(b, iters);
+                v["scenario"] = "S4m".into();
+                v["server"] = "netpoll set_read_deadline".into();
+                v["iteration"] = it.into();
+                eprintln!("  netpoll {}", v);
+                record(v, &mut records);
+            }
+        }
+    }
+    let cg_plan = if o.smoke {
+        callgrind::Plan { conns: 10, size: 64, k1: 20, k2: 60 }
+    } else {
+        callgrind::Plan { conns: 100, size: 64, k1: 200, k2: 1000 }
+    };
+    if wanted("CG") && s.callgrind {
+        eprintln!("runner: CG instructions per message under callgrind");
+        let mut entries: Vec<Entry> = Vec::new();
+        for spec in &s.specs {
+            entries.push(Entry::plain(spec));
+            if spec.name != "tokio-mt" && spec.name != "netpoll-blocking" {
+                entries.extend(Entry::with_deadline(spec));
+            }
+        }
+        if o.smoke {
+            entries.truncate(1);
+        }
+        for e in &entries {
+            let v = callgrind::measure(&mut s.ctx, e, &cg_plan);
+            eprintln!("  {:<24} {}", e.label, if v["ok"] == true { v["result"]["ir_per_msg"].to_string() } else { v["error"].to_string() });
+            record(v, &mut records);
+        }
+    }
+    let header = report::Header {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        stamp,
+        commit: sh("git", &["-C", &root.display().to_string(), "rev-parse", "--short", "HEAD"]),
+        kernel: sh("uname", &["-r"]),
+        cpu: std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .unwrap_or_default(),
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        go: sh("go", &["version"]),
+        rustc: sh("rustc", &["--version"]),
+        iterations: o.iterations,
+        raw: raw_path.strip_prefix(&root).unwrap_or(&raw_path).display().to_string(),
+        skipped: s.skipped.clone(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        cg: cg_plan,
+    };
+    report::write(&report_path, &header, &scen, &records).map_err(|e| format!("report: {e}"))?;
+    eprintln!("runner: raw results in {}, report in {}", raw_path.display(), report_path.display());
+    let failed = records.iter().filter(|r| r["ok"] != true).count();
+    if failed > 0 {
+        eprintln!("runner: {failed} runs FAILED");
+    }
+    Ok(failed == 0)
+}

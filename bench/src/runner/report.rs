@@ -1,0 +1,308 @@
+//! The markdown report and its charts, computed from the raw run records only.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::callgrind::Plan;
+use super::scenarios::{Kind, Scenario};
+use crate::chart::{self, Panel, Row};
+use crate::stats::Summary;
+
+/// Facts about the run printed at the top of the report.
+#[derive(Debug)]
+pub struct Header {
+    /// The runner's command line.
+    pub command: String,
+    /// UTC time stamp of the run.
+    pub stamp: String,
+    /// Git commit measured.
+    pub commit: String,
+    /// `uname -r`.
+    pub kernel: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Cores available.
+    pub cores: usize,
+    /// `go version`.
+    pub go: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// Runs per server per scenario.
+    pub iterations: usize,
+    /// Raw results file, relative to the repository root.
+    pub raw: String,
+    /// What was skipped and why.
+    pub skipped: Vec<String>,
+    /// Wall time of the whole run.
+    pub elapsed_s: f64,
+    /// The callgrind measurement's parameters.
+    pub cg: Plan,
+}
+
+type Get = fn(&Value) -> Option<f64>;
+
+fn ok_runs<'a>(records: &'a [Value], scenario: &str, server: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["scenario"] == scenario && r["server"] == server && r["ok"] == true)
+        .collect()
+}
+
+fn values(records: &[Value], scenario: &str, server: &str, get: Get) -> Vec<f64> {
+    ok_runs(records, scenario, server).into_iter().filter_map(get).collect()
+}
+
+fn num(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e5 {
+        format!("{:.0}", v)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// `median [min-max]`, or `-` without values.
+fn spread(v: &[f64]) -> String {
+    match Summary::of(v) {
+        None => "-".into(),
+        Some(s) if s.n == 1 => num(s.median),
+        Some(s) => format!("{} [{}-{}]", num(s.median), num(s.min), num(s.max)),
+    }
+}
+
+fn median(v: &[f64]) -> String {
+    Summary::of(v).map_or("-".into(), |s| num(s.median))
+}
+
+const THROUGHPUT: Get = |r| r["load"]["throughput"].as_f64();
+const P50: Get = |r| r["load"]["latency_us"]["p50"].as_f64();
+const P99: Get = |r| r["load"]["latency_us"]["p99"].as_f64();
+const P999: Get = |r| r["load"]["latency_us"]["p999"].as_f64();
+const CPU_MSG: Get = |r| r["metrics"]["cpu_per_msg_us"].as_f64();
+const SYS_MSG: Get = |r| r["metrics"]["syscalls_per_msg"].as_f64();
+const FAIR_MM: Get = |r| r["load"]["fairness"]["max_over_min"].as_f64();
+const FAIR_P: Get = |r| r["load"]["fairness"]["p90_over_p10"].as_f64();
+const HWM_MIB: Get = |r| Some(r["metrics"]["vm_hwm_kib"].as_f64()? / 1024.0);
+const THREADS: Get = |r| r["metrics"]["threads"].as_f64();
+const CONNECT: Get = |r| r["load"]["connect_s"].as_f64();
+const MEM_CONN: Get = |r| r["metrics"]["mem_per_conn_bytes"].as_f64();
+const CPU_PCT: Get = |r| Some(r["metrics"]["cpu_util"].as_f64()? * 100.0);
+const IDLE_CPU_PCT: Get = |r| Some(r["metrics"]["idle_cpu_util"].as_f64()? * 100.0);
+const IDLE_SYS: Get = |r| r["metrics"]["syscalls_per_s"].as_f64();
+const NS_OP: Get = |r| r["ns_per_op"].as_f64();
+const IR_MSG: Get = |r| r["result"]["ir_per_msg"].as_f64();
+
+fn labels(records: &[Value], scenario: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in records.iter().filter(|r| r["scenario"] == scenario) {
+        if let Some(s) = r["server"].as_str() {
+            if !v.iter().any(|x| x == s) {
+                v.push(s.to_string());
+            }
+        }
+    }
+    v
+}
+
+/// Per-iteration throughput lost by `label` (`x+deadline`) against `x`, in percent.
+fn loss(records: &[Value], scenario: &str, label: &str) -> Vec<f64> {
+    let Some(base) = label.strip_suffix("+deadline") else { return Vec::new() };
+    let with = ok_runs(records, scenario, label);
+    let without = ok_runs(records, scenario, base);
+    with.iter()
+        .filter_map(|w| {
+            let p = without.iter().find(|p| p["iteration"] == w["iteration"])?;
+            Some((1.0 - THROUGHPUT(w)? / THROUGHPUT(p)?) * 100.0)
+        })
+        .collect()
+}
+
+fn panel(records: &[Value], scenario: &str, title: &str, lower: bool, get: Get) -> Panel {
+    Panel {
+        title: title.into(),
+        lower_is_better: lower,
+        rows: labels(records, scenario)
+            .into_iter()
+            .map(|l| Row { values: values(records, scenario, &l, get), label: l })
+            .collect(),
+    }
+}
+
+fn table(md: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
+    let _ = writeln!(md, "| {} |", head.join(" | "));
+    let _ = writeln!(md, "|{}", head.iter().map(|_| "---|").collect::<String>());
+    for r in rows {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    md.push('\n');
+}
+
+fn load_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel> {
+    let deadline = sc.kind == Kind::Deadline;
+    let mut head = vec!["server", "runs", "msg/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/msg",
+        "syscalls/msg", "fairness max/min", "fairness p90/p10", "VmHWM MiB", "threads"];
+    if deadline {
+        head.push("throughput loss %");
+    }
+    let rows = labels(records, sc.id)
+        .iter()
+        .map(|l| {
+            let g = |f: Get| values(records, sc.id, l, f);
+            let mut row = vec![l.clone(), ok_runs(records, sc.id, l).len().to_string(),
+                spread(&g(THROUGHPUT)), spread(&g(P50)), spread(&g(P99)), median(&g(P999)),
+                spread(&g(CPU_MSG)), spread(&g(SYS_MSG)), median(&g(FAIR_MM)), median(&g(FAIR_P)),
+                median(&g(HWM_MIB)), median(&g(THREADS))];
+            if deadline {
+                row.push(spread(&loss(records, sc.id, l)));
+            }
+            row
+        })
+        .collect();
+    table(md, &head, rows);
+    vec![
+        panel(records, sc.id, "throughput (msg/s)", false, THROUGHPUT),
+        panel(records, sc.id, "p99 latency (µs)", true, P99),
+        panel(records, sc.id, "server CPU per message (µs)", true, CPU_MSG),
+        panel(records, sc.id, "syscalls per message", true, SYS_MSG),
+    ]
+}
+
+fn hold_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel> {
+    let head = ["server", "runs", "connect s", "memory/conn B", "VmHWM MiB", "active p99 µs",
+        "CPU % (active window)", "idle CPU %", "idle syscalls/s"];
+    let rows = labels(records, sc.id)
+        .iter()
+        .map(|l| {
+            let g = |f: Get| values(records, sc.id, l, f);
+            vec![l.clone(), ok_runs(records, sc.id, l).len().to_string(), median(&g(CONNECT)),
+                spread(&g(MEM_CONN)), median(&g(HWM_MIB)), spread(&g(P99)), median(&g(CPU_PCT)),
+                spread(&g(IDLE_CPU_PCT)), spread(&g(IDLE_SYS))]
+        })
+        .collect();
+    table(md, &head, rows);
+    vec![
+        panel(records, sc.id, "memory per connection (B)", true, MEM_CONN),
+        panel(records, sc.id, "idle CPU (% of a core)", true, IDLE_CPU_PCT),
+        panel(records, sc.id, "idle syscalls per second", true, IDLE_SYS),
+    ]
+}
+
+fn failures(md: &mut String, records: &[Value], scenario: &str) {
+    for r in records.iter().filter(|r| r["scenario"] == scenario && r["ok"] != true) {
+        let _ = writeln!(md, "- FAILED: {} iteration {}: {}", r["server"], r["iteration"], r["error"]);
+    }
+}
+
+fn svg(dir: &Path, md: &mut String, id: &str, title: &str, panels: &[Panel]) -> std::io::Result<()> {
+    if panels.iter().all(|p| p.rows.is_empty()) {
+        return Ok(());
+    }
+    std::fs::write(dir.join(format!("{id}.svg")), chart::render(title, panels))?;
+    let folder = dir.file_name().map_or(String::new(), |f| f.to_string_lossy().into());
+    let _ = writeln!(md, "![{id} chart]({folder}/{id}.svg)\n");
+    Ok(())
+}
+
+/// Writes the report to `path` and its charts into the folder `path` without `.md`.
+pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> std::io::Result<()> {
+    let dir = path.with_extension("");
+    std::fs::create_dir_all(&dir)?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmark suite: netpoll-echo against tokio and Go\n");
+    let _ = writeln!(
+        md,
+        "Generated by `{}` from `{}` ({} runs per server per scenario, servers interleaved). \
+         Do not edit by hand: rerun the suite.\n",
+        h.command, h.raw, h.iterations
+    );
+    let _ = writeln!(md, "- run: {} at commit {}, {:.0} s", h.stamp, h.commit, h.elapsed_s);
+    let _ = writeln!(md, "- machine: {} core(s), {}, Linux {}", h.cores, h.cpu, h.kernel);
+    let _ = writeln!(md, "- {}; {}", h.rustc, if h.go.is_empty() { "no Go" } else { &h.go });
+    md.push_str(
+        "- method: each run starts a fresh server pinned to core 0 (`taskset -c 0`) and the load \
+         generator (`loadgen`) pinned to core 1. After the warm-up the runner samples the \
+         server's user+system CPU (`/proc/<pid>/stat`) at the start and end of the measurement \
+         window and counts its syscalls over that window with `perf stat -e \
+         raw_syscalls:sys_enter -p <pid>`; syscalls per message = (syscalls per second during \
+         the perf window) / (messages per second). VmHWM is the server's peak RSS. Latency is in \
+         microseconds from the send (open loop: from the scheduled send) to the full echo. Cells \
+         read `median [min-max]` over the runs.\n",
+    );
+    md.push_str(
+        "- caution: this VM has 2 cores and other work may have run at the same time; compare \
+         servers within this run only.\n",
+    );
+    for s in &h.skipped {
+        let _ = writeln!(md, "- skipped: {s}");
+    }
+    md.push('\n');
+    for sc in scen {
+        let _ = writeln!(md, "## {}\n\n{}\n", sc.title, sc.what);
+        let _ = writeln!(md, "Load: `loadgen --addr ADDR {}`. Servers:\n", sc.load.join(" "));
+        for e in &sc.entries {
+            let _ = writeln!(md, "- {}: `{}`", e.label, e.shown());
+        }
+        md.push('\n');
+        let panels = match sc.kind {
+            Kind::Hold => hold_section(&mut md, records, sc),
+            Kind::Load | Kind::Deadline => load_section(&mut md, records, sc),
+        };
+        failures(&mut md, records, sc.id);
+        svg(&dir, &mut md, sc.id, sc.title, &panels)?;
+    }
+    if records.iter().any(|r| r["scenario"] == "S4m") {
+        let _ = writeln!(
+            md,
+            "## S4 micro-benchmark: one read-deadline reset\n\nGo: `go test -bench \
+             SetReadDeadline` (bench/go/deadline_test.go); netpoll: `deadline-micro` \
+             (`set_read_deadline(Some(Instant::now() + 30 s))` on a connected netpoll-std \
+             TcpStream). Both pinned to core 0, alternated. Target: ours at most 1/3 of Go's.\n"
+        );
+        let rows = labels(records, "S4m")
+            .iter()
+            .map(|l| vec![l.clone(), spread(&values(records, "S4m", l, NS_OP))])
+            .collect();
+        table(&mut md, &["implementation", "ns per reset"], rows);
+        failures(&mut md, records, "S4m");
+        let p = panel(records, "S4m", "ns per deadline reset", true, NS_OP);
+        svg(&dir, &mut md, "S4m", "S4 micro-benchmark: deadline reset", &[p])?;
+    }
+    if records.iter().any(|r| r["scenario"] == "CG") {
+        let _ = writeln!(
+            md,
+            "## User-space instructions per echoed message (callgrind)\n\nServer under `valgrind \
+             --tool=callgrind` on core 0; closed loop, {} connections x {} B. Counters are zeroed, \
+             {} messages per connection are echoed and dumped, then again with {}; Ir per message \
+             = (Ir2 - Ir1) / (messages2 - messages1), so connection set-up cancels out. \
+             Deterministic, so measured once. Targets: netpoll-async at most 0.8x tokio-ct; \
+             netpoll-async+deadline at most tokio-ct without deadlines.\n",
+            h.cg.conns, h.cg.size, h.cg.k1, h.cg.k2
+        );
+        let tokio = values(records, "CG", "tokio-ct", IR_MSG).first().copied();
+        let rows = labels(records, "CG")
+            .iter()
+            .map(|l| {
+                let v = values(records, "CG", l, IR_MSG).first().copied();
+                vec![
+                    l.clone(),
+                    v.map_or("-".into(), |x| format!("{x:.0}")),
+                    match (v, tokio) {
+                        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                        _ => "-".into(),
+                    },
+                ]
+            })
+            .collect();
+        table(&mut md, &["server", "Ir per message", "vs tokio-ct"], rows);
+        failures(&mut md, records, "CG");
+        let p = panel(records, "CG", "instructions per message", true, IR_MSG);
+        svg(&dir, &mut md, "CG", "User-space instructions per echoed message", &[p])?;
+    }
+    std::fs::write(path, md)
+}
