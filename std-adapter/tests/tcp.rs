@@ -270,7 +270,11 @@ fn half_close(rt: &Runtime) {
 }
 
 fn sendfile_honours_deadline(rt: &Runtime) {
-    let path = std::env::temp_dir().join(format!("netpoll-sendfile-{}", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "netpoll-sendfile-{}-{}",
+        std::process::id(),
+        rt.backend()
+    ));
     let data: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
     std::fs::write(&path, &data).unwrap();
     let (c, mut s) = tcp_pair(rt);
