@@ -15,7 +15,7 @@ use std::task::Wake;
 use netpoll_core::testing::{Call, ManualClock, ScriptedPoller};
 use netpoll_core::{Clock, Handle, Instant, Mode, Netpoll, PollDesc, Readiness, Token};
 
-use super::reference::{Deviations, Model, ModelHandle};
+use super::reference::{Model, ModelHandle};
 
 /// Descriptor slots in the pool.
 pub const SLOTS: usize = 4;
@@ -93,6 +93,8 @@ pub enum Op {
     Advance(u64),
     /// `poll(delay)`.
     Poll(Option<Duration>),
+    /// `poll_and_sleep(max)`: the loop then sleeps outside the backend until the next turn.
+    PollAndSleep(Option<Duration>),
     /// `Netpoll::wake`.
     Wake,
     /// Make the backend's next call of this kind fail.
@@ -142,7 +144,7 @@ macro_rules! same {
 
 impl Harness {
     /// A fresh pool of [`SLOTS`] descriptors, the clock at `start` nanoseconds.
-    pub fn new(start: u64, deviations: Deviations) -> Self {
+    pub fn new(start: u64) -> Self {
         let slots: Box<[PollDesc]> = (0..SLOTS).map(|_| PollDesc::new()).collect();
         let clock = ManualClock::starting_at(Instant::from_nanos(start));
         let np = match Netpoll::new(ScriptedPoller::new(), clock, slots) {
@@ -155,7 +157,7 @@ impl Harness {
         let wakers = counters.iter().map(|c| Waker::from(c.clone())).collect();
         Harness {
             np,
-            model: Model::new(SLOTS, WAKERS, start, deviations),
+            model: Model::new(SLOTS, WAKERS, start),
             counters,
             wakers,
             issued: Vec::new(),
@@ -285,6 +287,13 @@ impl Harness {
                 self.model.advance(nanos);
             }
             Op::Poll(delay) => same!("poll", self.np.poll(delay), self.model.poll(delay)),
+            Op::PollAndSleep(max) => {
+                let real = self
+                    .np
+                    .poll_and_sleep(max)
+                    .map(|(n, at)| (n, at.map(Instant::as_nanos)));
+                same!("poll_and_sleep", real, self.model.poll_and_sleep(max));
+            }
             Op::Wake => same!("wake", self.np.wake(), self.model.wake()),
             Op::FailNext(call) => {
                 self.np.poller().fail_next(call);
@@ -363,10 +372,101 @@ impl Harness {
 }
 
 /// Run `ops` from a fresh state; on a mismatch, say which step and what differed.
-pub fn run(start: u64, deviations: Deviations, ops: &[Op]) -> Result<Harness, String> {
-    let mut h = Harness::new(start, deviations);
+pub fn run(start: u64, ops: &[Op]) -> Result<Harness, String> {
+    let mut h = Harness::new(start);
     for (i, op) in ops.iter().enumerate() {
         h.step(*op).map_err(|e| format!("step {i} ({op:?}): {e}"))?;
     }
     Ok(h)
+}
+
+/// Build operations from raw bytes (for a fuzzer, and a second, differently shaped
+/// distribution in the property test). Every byte string decodes; missing bytes read as zero.
+pub fn decode(data: &[u8]) -> Vec<Op> {
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    let mut ops = Vec::new();
+    while let Some(tag) = next() {
+        let mut arg = || next().unwrap_or(0);
+        let mode = |b: u8| if b & 1 == 0 { Mode::Read } else { Mode::Write };
+        let target = |b: u8| match b % 8 {
+            0..=4 => Target::Slot(b / 8),
+            5 | 6 => Target::History(b / 8),
+            _ => Target::Forged(b & 8 != 0),
+        };
+        let op = match tag % 13 {
+            0 => Op::Open,
+            1 => Op::Close(target(arg())),
+            2 => Op::Prepare(target(arg()), mode(tag / 13)),
+            3 => Op::Arm(target(arg()), mode(tag / 13)),
+            4 => Op::PollWait(target(arg()), mode(tag / 13), arg()),
+            5 => {
+                let which = arg();
+                let w = arg();
+                Op::RePoll {
+                    which,
+                    waker: (w & 1 != 0).then_some(w >> 1),
+                }
+            }
+            6 => Op::Cancel(target(arg()), mode(tag / 13)),
+            7 => {
+                let t = target(arg());
+                let r = arg();
+                Op::Event(
+                    t,
+                    Readiness {
+                        readable: r & 1 != 0,
+                        writable: r & 2 != 0,
+                        error: r & 4 != 0,
+                    },
+                )
+            }
+            8 => {
+                let t = target(arg());
+                let dirs = match tag / 13 % 3 {
+                    0 => Dirs::Read,
+                    1 => Dirs::Write,
+                    _ => Dirs::Both,
+                };
+                let a = arg();
+                let at = match a % 8 {
+                    0 => At::Clear,
+                    1 => At::Past(u64::from(a / 8) * 1_000_000 + 1),
+                    2 => At::Now,
+                    3..=5 => At::Future(u64::from(a / 8) * 1_000_000 + 1),
+                    6 => At::Future(u64::from(a / 8)),
+                    _ => At::Max,
+                };
+                Op::SetDeadline(t, dirs, at)
+            }
+            9 => Op::Advance(match arg() {
+                255 => u64::MAX,
+                254 => 3_600_000_000_000,
+                b if b >= 200 => u64::from(b - 200),
+                b => u64::from(b % 16) * 1_000_000,
+            }),
+            10 => {
+                let a = arg();
+                let delay = match a % 4 {
+                    0 | 1 => Some(Duration::ZERO),
+                    2 => None,
+                    _ => Some(Duration::from_millis(u64::from(tag / 13))),
+                };
+                if a & 4 == 0 {
+                    Op::Poll(delay)
+                } else {
+                    Op::PollAndSleep(delay)
+                }
+            }
+            11 => Op::Wake,
+            _ => Op::FailNext(match tag / 13 % 4 {
+                0 => Call::Register,
+                1 => Call::Deregister,
+                2 => Call::Wait,
+                _ => Call::Wake,
+            }),
+        };
+        ops.push(op);
+    }
+    ops
 }

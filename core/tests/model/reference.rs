@@ -22,6 +22,9 @@ use std::collections::VecDeque;
 use netpoll_core::testing::{Call, ScriptError};
 use netpoll_core::{Error, Mode, PollError, Readiness};
 
+/// The loop's wake word for "no promise": the largest even `u64`.
+const PROMISE_NEVER: u64 = u64::MAX - 1;
+
 /// A waker, by number. The model counts how often each was woken.
 pub type WakerId = usize;
 
@@ -87,29 +90,6 @@ impl Desc {
     }
 }
 
-/// Places where the current core knowingly differs from Go. Each one is a precise, named switch
-/// rather than a looser comparison, and each has an ignored regression test in `model.rs` that
-/// fails until core changes; when it does, flip the switch in [`Deviations::CORE`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Deviations {
-    /// Go sets the event-error bit to "did this event report an error" on every applied event
-    /// (`pd.setEventErr(ev.events&EPOLLERR != 0, ...)`), so a later clean event clears it.
-    /// With this switch on, an applied event only ever sets the bit; it stays until the slot
-    /// is reopened. Regression test: `event_error_clears_on_next_clean_event`.
-    pub sticky_event_error: bool,
-}
-
-impl Deviations {
-    /// Exactly Go's semantics.
-    pub const GO: Deviations = Deviations {
-        sticky_event_error: false,
-    };
-    /// What the current `netpoll-core` does.
-    pub const CORE: Deviations = Deviations {
-        sticky_event_error: true,
-    };
-}
-
 /// The counters of `netpoll_core::Stats`, as the model predicts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModelStats {
@@ -165,12 +145,14 @@ pub struct Model {
     pub backend: ModelBackend,
     /// `Netpoll::wake` was called and no `poll` has run since (the dedup flag).
     wake_requested: bool,
-    deviations: Deviations,
+    /// After `poll_and_sleep`, until the next turn of the loop: the time the loop promised
+    /// to look again, as its wake word holds it (see [`Model::promise`]).
+    asleep_until: Option<u64>,
 }
 
 impl Model {
     /// A pool of `slots` descriptors, `wakers` wakers, the clock at `now`.
-    pub fn new(slots: usize, wakers: usize, now: u64, deviations: Deviations) -> Self {
+    pub fn new(slots: usize, wakers: usize, now: u64) -> Self {
         Model {
             now,
             descs: vec![Desc::default(); slots],
@@ -180,7 +162,7 @@ impl Model {
             stats: ModelStats::default(),
             backend: ModelBackend::default(),
             wake_requested: false,
-            deviations,
+            asleep_until: None,
         }
     }
 
@@ -300,9 +282,19 @@ impl Model {
         Ok(())
     }
 
-    /// `Netpoll::poll_wait` (Go's `pollWait` + `netpollblock`): the check first (an error wins
-    /// over a stored edge, as in Go's `pollWait`), then consume a stored edge, else park
-    /// `waker`. Parking again replaces the parked waker: the newest one is woken.
+    /// `Netpoll::poll_wait` (Go's `pollWait` + `netpollblock`): the check first, then consume
+    /// a stored edge, else park `waker`.
+    ///
+    /// Where the Rust API differs from Go on purpose, the model follows the Rust API:
+    /// * An error wins over a stored edge on every poll. Go's `pollWait` checks first too, but
+    ///   a goroutine woken by an edge and then closed before it runs returns the edge; a Rust
+    ///   task polls again and gets `Closing`, the answer a fresh wait would give.
+    /// * Polling a parked wait again (a task re-polled, possibly with a new waker) is not
+    ///   Go's "double wait": the wait stays parked and the newest waker is the one woken,
+    ///   as `poll_wait`'s documentation promises. `DoubleWait` needs two concurrent polls,
+    ///   which a sequential model never makes.
+    /// * No spurious wake-up is allowed: sequentially, `poll_wait` wakes its own waker only
+    ///   when it races an unblocker, and nothing races here. Wake-up counts are exact.
     pub fn poll_wait(
         &mut self,
         h: ModelHandle,
@@ -365,6 +357,7 @@ impl Model {
                 dir.expired = false;
             }
         }
+        self.wake_if_sleeping_past(h.slot);
         Ok(())
     }
 
@@ -406,7 +399,6 @@ impl Model {
     /// open): it can only set state that the next open resets, and it wakes nobody because
     /// close already woke both waiters and no wait can park on a closing descriptor.
     fn apply_event(&mut self, h: ModelHandle, r: Readiness) -> u64 {
-        let sticky = self.deviations.sticky_event_error;
         let Some(d) = self
             .descs
             .get_mut(h.slot)
@@ -416,11 +408,8 @@ impl Model {
             return 0;
         };
         self.stats.events += 1;
-        if sticky {
-            d.event_error |= r.error;
-        } else {
-            d.event_error = r.error;
-        }
+        // Go's `setEventErr(ev.events&EPOLLERR != 0)`: every event sets or clears the bit.
+        d.event_error = r.error;
         let mut woken = 0;
         if r.readable || r.error {
             woken += u64::from(Self::unblock(&mut d.read, true, &mut self.woken));
@@ -436,6 +425,7 @@ impl Model {
     /// unless the wait fails; returns the waiters the loop woke.
     pub fn poll(&mut self, delay: Option<Duration>) -> Result<usize, Error<ScriptError>> {
         self.stats.polls += 1;
+        self.asleep_until = None;
         let mut woken = self.fire_due();
         let timeout = if woken > 0 {
             Some(Duration::ZERO)
@@ -465,6 +455,62 @@ impl Model {
             return Err(Error::Backend(ScriptError::Injected));
         }
         Ok(woken as usize)
+    }
+
+    /// `Netpoll::poll_and_sleep(max)`: a `poll(Some(ZERO))` turn, then a promise to look again
+    /// by the next deadline, or by `now + max` if that is earlier.
+    pub fn poll_and_sleep(
+        &mut self,
+        max: Option<Duration>,
+    ) -> Result<(usize, Option<u64>), Error<ScriptError>> {
+        let woken = self.poll(Some(Duration::ZERO))?;
+        let cap = max.map(|m| {
+            self.now
+                .saturating_add(u64::try_from(m.as_nanos()).unwrap_or(u64::MAX))
+        });
+        let target = match (self.next_deadline(), cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let promise = Self::promise(target);
+        // A promise of "never" still leaves the loop asleep: any pending deadline is earlier.
+        self.asleep_until = Some(promise.unwrap_or(PROMISE_NEVER));
+        Ok((woken, promise))
+    }
+
+    /// The instant the loop can promise for `target`.
+    ///
+    /// The core keeps its promise in a word whose low bit is the "asleep" flag, so it can only
+    /// promise even nanoseconds: an odd time is promised 1 ns late (harmless: the loop looks a
+    /// nanosecond after the deadline, as a backend with a coarser timer would), and a time at
+    /// or past `u64::MAX - 1` (584 years after the clock's epoch) reads as "never". The model
+    /// encodes exactly that rather than accepting any late promise.
+    pub fn promise(target: Option<u64>) -> Option<u64> {
+        let even = target?.saturating_add(1) & !1;
+        (even < PROMISE_NEVER).then_some(even)
+    }
+
+    /// After a deadline setter: if the loop sleeps past the descriptor's earliest pending
+    /// deadline, wake it (through `Netpoll::wake`, so at most once until the next turn) and
+    /// remember the earlier time.
+    fn wake_if_sleeping_past(&mut self, slot: usize) {
+        let Some(until) = self.asleep_until else {
+            return;
+        };
+        let d = &self.descs[slot];
+        let next = [d.read, d.write]
+            .iter()
+            .filter(|dir| !dir.expired)
+            .filter_map(|dir| dir.deadline)
+            .min();
+        let Some(want) = Self::promise(next).or(next.map(|_| PROMISE_NEVER)) else {
+            return;
+        };
+        if want < until {
+            self.asleep_until = Some(want);
+            // A failure cannot be reported to the setter; the core ignores it too.
+            let _ = self.wake();
+        }
     }
 
     /// `Netpoll::wake`: reaches the backend once until the next `poll`.
