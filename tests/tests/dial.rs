@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use netpoll_std::{Runtime, TcpListener, TcpStream};
-use util::{after, ago, bounded, expect_timeout, far_future, far_past, LIMIT};
+use util::{
+    after, ago, bounded, eventually, expect_timeout, far_future, far_past, join, Waiter, LIMIT,
+};
 
 /// A loopback address where a connect never completes.
 ///
@@ -200,6 +202,23 @@ fn check_connected(l: &TcpListener, c: TcpStream) {
     c.close().expect("close");
 }
 
+/// Beyond Go's test: the same far deadline on a read that has to wait (blocking, or as an
+/// async task). It must wait, not fire at once as a deadline that overflowed into the past
+/// would, until data arrives.
+fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, waiter: Waiter) {
+    let addr = l.local_addr().expect("addr");
+    let mut c = TcpStream::connect_in(rt, addr).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    c.set_deadline(Some(deadline)).expect("set_deadline");
+    let h = std::thread::spawn(move || match waiter {
+        Waiter::Thread => std::io::Read::read(&mut c, &mut [0u8; 1]),
+        Waiter::Task => block_on(futures_lite::AsyncReadExt::read(&mut c, &mut [0u8; 1])),
+    });
+    eventually("reader waiting", || waiter.waiting(rt, 1));
+    std::io::Write::write_all(&mut &s, b"y").expect("write");
+    assert_eq!(join("reader", h).expect("read with a far deadline"), 1);
+}
+
 fn dial_timeout_max_duration(rt: &Runtime) {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
@@ -210,6 +229,7 @@ fn dial_timeout_max_duration(rt: &Runtime) {
         })
         .expect("dial with a far deadline");
         check_connected(&l, c);
+        check_far_read_deadline(rt, &l, deadline, Waiter::Thread);
     }
 }
 
@@ -223,6 +243,7 @@ fn dial_timeout_max_duration_async(rt: &Runtime) {
         })
         .expect("dial with a far deadline");
         check_connected(&l, c);
+        check_far_read_deadline(rt, &l, deadline, Waiter::Task);
     }
 }
 
