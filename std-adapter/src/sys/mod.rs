@@ -28,6 +28,12 @@
 //! | Linux, Android | [`epoll`] (native, through libc) and [`portable`] (the `polling` crate) | epoll, or portable with the `portable` feature |
 //! | other Unix | [`portable`] (kqueue, event ports) | portable |
 //!
+//! Only Linux is built and tested in this repository. The non-Linux branches in [`net`]
+//! (`fcntl` instead of `SOCK_NONBLOCK`, `accept` instead of `accept4`, a buffered copy instead
+//! of Linux's `sendfile`) are written against libc's declarations but have not been compiled
+//! here. Windows needs its own `net` (sockets are not file descriptors) and is refused at
+//! compile time.
+//!
 //! At run time [`BackendKind`] picks among the compiled ones (`Builder::backend`, or the
 //! `NETPOLL_BACKEND` environment variable: `epoll`, `polling`, `polling-oneshot`), so the
 //! whole test suite runs over both backends on one Linux machine.

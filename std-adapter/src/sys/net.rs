@@ -8,6 +8,25 @@ use std::mem::{size_of, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+/// Flags that make `socket`/`accept4` return non-blocking, close-on-exec descriptors, where
+/// the OS has them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const ATOMIC_FLAGS: libc::c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+
+/// Make a descriptor non-blocking and close-on-exec after the fact (Unix without the atomic
+/// flags; not compiled on Linux, where this file is built and tested).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_flags(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: fcntl with integer arguments on a descriptor the caller owns.
+    syscall!(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    // SAFETY: as above.
+    let fl = syscall!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    syscall!(unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
 /// A new non-blocking, close-on-exec socket.
 pub(crate) fn socket(addr: &SocketAddr, ty: libc::c_int) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv4() {
@@ -15,12 +34,15 @@ pub(crate) fn socket(addr: &SocketAddr, ty: libc::c_int) -> io::Result<OwnedFd> 
     } else {
         libc::AF_INET6
     };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let ty = ty | ATOMIC_FLAGS;
     // SAFETY: plain syscall with integer arguments.
-    let fd = syscall!(unsafe {
-        libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
-    })?;
+    let fd = syscall!(unsafe { libc::socket(domain, ty, 0) })?;
     // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    set_flags(fd.as_fd())?;
+    Ok(fd)
 }
 
 /// Encode `addr` as a `sockaddr_storage` and its length.
@@ -29,28 +51,24 @@ pub(crate) fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::sock
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match addr {
         SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
+            // Field by field from zero: some systems add fields (BSD's `sin_len`).
+            // SAFETY: all-zero bytes are a valid sockaddr_in.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
             unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
             size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
+            // SAFETY: all-zero bytes are a valid sockaddr_in6.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
             unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
             size_of::<libc::sockaddr_in6>()
@@ -115,17 +133,17 @@ pub(crate) fn start_connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result
 pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SocketAddr)> {
     let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let ptr = storage.as_mut_ptr().cast();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: `storage` has room for `len` bytes and both outlive the call.
-    let new = syscall!(unsafe {
-        libc::accept4(
-            fd.as_raw_fd(),
-            storage.as_mut_ptr().cast(),
-            &mut len,
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    })?;
-    // SAFETY: `new` was just returned by accept4(2) and nothing else owns it.
+    let new = syscall!(unsafe { libc::accept4(fd.as_raw_fd(), ptr, &mut len, ATOMIC_FLAGS) })?;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    // SAFETY: `storage` has room for `len` bytes and both outlive the call.
+    let new = syscall!(unsafe { libc::accept(fd.as_raw_fd(), ptr, &mut len) })?;
+    // SAFETY: `new` was just returned by accept and nothing else owns it.
     let new = unsafe { OwnedFd::from_raw_fd(new) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    set_flags(new.as_fd())?;
     // SAFETY: zero-initialised, then (partly) written by the kernel: a valid sockaddr_storage.
     let storage = unsafe { storage.assume_init() };
     Ok((new, socket_addr(&storage)?))
@@ -173,6 +191,7 @@ pub(crate) fn tcp_listen(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> i
 
 /// Send up to `count` bytes of `file` from `*offset` to `socket` without copying through user
 /// space; advances `*offset`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn sendfile(
     socket: BorrowedFd<'_>,
     file: BorrowedFd<'_>,
@@ -186,6 +205,28 @@ pub(crate) fn sendfile(
     let n = syscall!(unsafe { libc::sendfile(out_fd, in_fd, &mut off, count) })?;
     *offset = off as u64;
     Ok(n as usize)
+}
+
+/// The same through a buffer (`pread` + `write`) where the OS's `sendfile` differs (not
+/// compiled on Linux). Nothing is consumed when the write says `EAGAIN`, since the file is
+/// read at an explicit offset.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn sendfile(
+    socket: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut buf = [0u8; 16 * 1024];
+    let want = count.min(buf.len());
+    let off = libc::off_t::try_from(*offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
+    // SAFETY: `buf` has room for `want` bytes.
+    let n = syscall!(unsafe { libc::pread(file.as_raw_fd(), buf.as_mut_ptr().cast(), want, off) })?;
+    // SAFETY: the first `n` bytes of `buf` were just read.
+    let w = syscall!(unsafe { libc::write(socket.as_raw_fd(), buf.as_ptr().cast(), n as usize) })?;
+    *offset += w as u64;
+    Ok(w as usize)
 }
 
 /// Shut down both directions, ignoring "not connected".
