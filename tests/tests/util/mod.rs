@@ -142,8 +142,10 @@ pub fn expect_timeout<T: std::fmt::Debug>(r: io::Result<T>, what: &str) {
     }
 }
 
-/// What an operation blocked on a socket closed under it may return (Go: `net.ErrClosed`,
-/// never a timeout). A write racing with the close's `shutdown` may see `EPIPE` instead.
+/// What an operation waiting on a socket closed under it must return: Go's `net.ErrClosed`
+/// ("use of closed network connection"), never a timeout. (An operation that is inside its
+/// syscall when the close's `shutdown` lands may see EOF or `EPIPE` instead; the tests close
+/// only after the operation is parked, so they require the closed error.)
 #[track_caller]
 pub fn assert_closed_not_timeout(e: &io::Error, what: &str) {
     assert!(
