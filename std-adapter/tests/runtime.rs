@@ -41,3 +41,23 @@ fn global_runtime_is_shared() {
     assert!(std::ptr::eq(a, b));
     assert!(a.capacity() > 0);
 }
+
+#[test]
+fn try_from_std_and_back() {
+    use std::io::{Read, Write};
+    let l: TcpListener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let addr = l.local_addr().unwrap();
+    let c = std::net::TcpStream::connect(addr).unwrap();
+    let mut c: netpoll_std::TcpStream = c.try_into().unwrap();
+    let (s, _) = l.accept().unwrap();
+    let mut s: std::net::TcpStream = s.try_into().unwrap();
+    c.write_all(b"conv").unwrap();
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"conv");
+    let back: std::net::TcpListener = l.try_into().unwrap();
+    assert_eq!(back.local_addr().unwrap(), addr);
+}

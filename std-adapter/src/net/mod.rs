@@ -215,7 +215,29 @@ macro_rules! stream_io {
     };
 }
 
-pub(crate) use {common_methods, stream_io};
+/// `TryFrom` both ways between a socket type and its `std` counterpart (through the global
+/// runtime; `from_std_in` picks another).
+macro_rules! std_conversions {
+    ($ty:ty, $std:ty) => {
+        impl TryFrom<$std> for $ty {
+            type Error = std::io::Error;
+            /// [`from_std`](Self::from_std): register with the global runtime.
+            fn try_from(s: $std) -> std::io::Result<Self> {
+                <$ty>::from_std(s)
+            }
+        }
+
+        impl TryFrom<$ty> for $std {
+            type Error = std::io::Error;
+            /// [`into_std`]($ty::into_std): a blocking `std` socket for the same endpoint.
+            fn try_from(s: $ty) -> std::io::Result<Self> {
+                s.into_std()
+            }
+        }
+    };
+}
+
+pub(crate) use {common_methods, std_conversions, stream_io};
 
 /// The runtime to use: the given one or the global one.
 pub(crate) fn pick(rt: Option<&crate::Runtime>) -> std::io::Result<crate::Runtime> {

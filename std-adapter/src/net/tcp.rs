@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use netpoll_core::Mode;
 
-use super::{common_methods, pick, stream_io};
+use super::{common_methods, pick, std_conversions, stream_io};
 use crate::fd::PollFd;
 use crate::sys::net as sysnet;
 use crate::Runtime;
@@ -341,3 +341,6 @@ impl TcpListener {
         std::future::poll_fn(move |cx| self.poll_accept(cx))
     }
 }
+
+std_conversions!(TcpStream, std::net::TcpStream);
+std_conversions!(TcpListener, std::net::TcpListener);

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use netpoll_core::Mode;
 
-use super::{common_methods, pick};
+use super::{common_methods, pick, std_conversions};
 use crate::fd::PollFd;
 use crate::Runtime;
 
@@ -104,3 +104,5 @@ impl UdpSocket {
         std::future::poll_fn(|cx| self.fd.poll_io(cx, Mode::Read, |s| s.recv(buf))).await
     }
 }
+
+std_conversions!(UdpSocket, std::net::UdpSocket);

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use netpoll_core::Mode;
 
-use super::{common_methods, pick, stream_io};
+use super::{common_methods, pick, std_conversions, stream_io};
 use crate::fd::PollFd;
 use crate::Runtime;
 
@@ -112,6 +112,11 @@ impl UnixListener {
         })
     }
 
+    /// Wrap a `std` listener (made non-blocking) in the global runtime.
+    pub fn from_std(l: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        UnixListener::from_std_in(l, &pick(None)?)
+    }
+
     /// A blocking `std` listener for the same socket (through a duplicated descriptor).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
         let l = self.fd.io().try_clone()?;
@@ -151,3 +156,6 @@ impl UnixListener {
         std::future::poll_fn(move |cx| self.poll_accept(cx))
     }
 }
+
+std_conversions!(UnixStream, std::os::unix::net::UnixStream);
+std_conversions!(UnixListener, std::os::unix::net::UnixListener);
