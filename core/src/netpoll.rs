@@ -225,10 +225,14 @@ where
         let generation = info_generation(d.info.load(Ordering::Relaxed)).next();
         // A free slot has no deadlines: `close` (or `new`) cleared them under the lock, and
         // that lock's release ordered it before the free-list lock we just took.
-        d.read.reset();
-        d.write.reset();
+        // Publish the new generation first, then drop readiness left by the old incarnation.
+        // The drop is a read-modify-write even when nothing is set: a stale event that passed
+        // its generation check before the store either sets READY before it (and is cleared
+        // here) or after it, and then sees the new generation when it re-checks (apply_event).
         d.info
             .store(info_with_generation(generation), Ordering::Release);
+        d.read.forget_ready();
+        d.write.forget_ready();
         let handle = Handle::new(index, generation);
         if let Err(e) = self.poller.register(source, handle.token()) {
             d.info.fetch_or(CLOSING, Ordering::AcqRel);
@@ -754,6 +758,13 @@ fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounter
     } else {
         None
     };
+    // The slot may have been closed and reopened between the generation check and the
+    // unblocks: then the edge belongs to the old descriptor. Only this loop sets READY, so it
+    // can take it back; the waiter it may have woken sees a spurious wake-up and parks again.
+    if info_generation(d.load_info()) != g {
+        d.read.reset();
+        d.write.reset();
+    }
     n.wakeups += wake_all([rw, ww]) as u64;
 }
 

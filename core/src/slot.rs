@@ -19,8 +19,11 @@
 //! published first. That is Go's two-phase park (`netpollblock` + `netpollblockcommit`) and is
 //! what the loom models in `tests/loom.rs` check.
 //!
-//! A misuse (two tasks waiting on one direction at once) yields [`PollError::DoubleWait`] to one
-//! of them or a spurious wake-up, never a data race.
+//! A misuse (two tasks waiting on one direction at once) is never a data race, but it cannot
+//! always be reported: a second wait that arrives while the first is registering gets
+//! [`PollError::DoubleWait`]; one that arrives after the first has parked looks exactly like a
+//! re-poll with a new waker (which the `Future` contract allows) and replaces the first task's
+//! waker, so the first task is not woken by the next edge.
 
 use core::task::{Context, Poll, Waker};
 
@@ -70,6 +73,12 @@ impl WaiterSlot {
         if self.state.load(Ordering::Relaxed) & READY != 0 {
             self.state.fetch_and(!READY, Ordering::AcqRel);
         }
+    }
+
+    /// Forget a stored edge with an unconditional read-modify-write (for `open`, which needs the
+    /// ordering; see `apply_event`).
+    pub(crate) fn forget_ready(&self) {
+        self.state.fetch_and(!READY, Ordering::AcqRel);
     }
 
     /// Put the word back to idle. Only for storage nobody else can reach (a `Netpoll` being
