@@ -194,12 +194,18 @@ impl Server {
     {
         let pool = Arc::new(Pool::new(self.workers, &format!("{}-worker", self.name))?);
         let p = pool.clone();
-        self.start(listener, Some(pool), move |_, guard, stream| {
-            let fut = handler(stream);
-            p.spawn(async move {
-                let _guard = guard;
-                fut.await;
-            });
+        self.start(listener, Some(pool), move |shared, guard, stream| {
+            // Calling the handler runs its synchronous prologue on the acceptor thread: a panic
+            // there must not stop the accept loop.
+            match catch_unwind(AssertUnwindSafe(|| handler(stream))) {
+                Ok(fut) => p.spawn(async move {
+                    let _guard = guard;
+                    fut.await;
+                }),
+                Err(_) => {
+                    shared.panics.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         })
     }
 

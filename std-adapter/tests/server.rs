@@ -139,6 +139,30 @@ fn full_pool_keeps_serving(_: &Runtime, blocking: bool) {
     bounded("shutdown", move || srv.shutdown(LIMIT));
 }
 
+/// A handler whose synchronous part (before the future) panics on every second connection:
+/// the acceptor survives and later connections are served.
+fn async_handler_prologue_panic(rt: &Runtime) {
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
+    let srv = Server::new()
+        .workers(1)
+        .spawn_async(l, move |s| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(i % 2 == 0, "prologue panic");
+            echo_async(s)
+        })
+        .unwrap();
+    let mut a = client(srv.local_addr());
+    round_trip(&mut a, b"a");
+    let mut b = client(srv.local_addr());
+    assert_eq!(b.read(&mut [0u8; 1]).unwrap_or(0), 0);
+    let mut c = client(srv.local_addr());
+    round_trip(&mut c, b"c");
+    assert_eq!(srv.stats().panics, 1);
+    drop((a, c));
+    bounded("shutdown", move || srv.shutdown(LIMIT));
+}
+
 fn blocking_serves(rt: &Runtime) {
     serves_and_shuts_down(rt, true)
 }
@@ -165,6 +189,7 @@ fn async_full_pool(rt: &Runtime) {
 }
 
 per_backend!(
+    async_handler_prologue_panic,
     blocking_serves,
     async_serves,
     blocking_panic,
