@@ -75,7 +75,8 @@ pub struct RuntimeStats {
     pub parked_now: usize,
     /// Times a blocking caller parked its thread.
     pub parks: u64,
-    /// Async waits pending right now.
+    /// Async waits pending right now. A wait abandoned by dropping its future stays counted
+    /// until the socket's next operation in that direction, or its close.
     pub async_pending_now: usize,
     /// Times an async wait returned `Pending`.
     pub async_parks: u64,
