@@ -184,11 +184,22 @@ fn dial_timeout_async(rt: &Runtime) {
     );
 }
 
-/// Go's `TestDialTimeoutMaxDuration` deadlines: 2^63-1 nanoseconds from now (292 years,
-/// which overflows Go's `int64` Unix nanoseconds) and the latest `Instant` we can make (beyond
-/// the core's `u64` nanoseconds). Both must saturate into "never", not wrap into the past.
-fn max_deadlines() -> [Instant; 2] {
-    [after(Duration::from_nanos(i64::MAX as u64)), far_future()]
+/// Go's `TestDialTimeoutMaxDuration` deadlines, which must all saturate into "never", not
+/// wrap into the past:
+/// * 2^63-1 nanoseconds from now (292 years: Go's case, which overflows Go's `int64` Unix
+///   nanoseconds);
+/// * exactly 2^64 nanoseconds after the runtime clock's epoch: the first instant the core's
+///   `u64` nanoseconds cannot count, which a wrapping conversion would turn into the epoch
+///   itself, long past;
+/// * the latest `Instant` we can make.
+fn max_deadlines(rt: &Runtime) -> [Instant; 3] {
+    let epoch = rt.clock().epoch();
+    let beyond_u64 = epoch + Duration::from_nanos(u64::MAX) + Duration::from_nanos(1);
+    [
+        after(Duration::from_nanos(i64::MAX as u64)),
+        beyond_u64,
+        far_future(),
+    ]
 }
 
 /// A dial with that deadline works, and so does the connection.
@@ -222,7 +233,7 @@ fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, wai
 fn dial_timeout_max_duration(rt: &Runtime) {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    for deadline in max_deadlines() {
+    for deadline in max_deadlines(rt) {
         let rt2 = rt.clone();
         let c = bounded("dial", LIMIT, move || {
             TcpStream::connect_deadline_in(&rt2, &addr, Some(deadline))
@@ -236,7 +247,7 @@ fn dial_timeout_max_duration(rt: &Runtime) {
 fn dial_timeout_max_duration_async(rt: &Runtime) {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    for deadline in max_deadlines() {
+    for deadline in max_deadlines(rt) {
         let rt2 = rt.clone();
         let c = bounded("dial", LIMIT, move || {
             block_on(TcpStream::connect_async_in(&rt2, addr, Some(deadline)))
