@@ -21,3 +21,5 @@ pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
 pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
 pub use sys::BackendKind;
+#[cfg(feature = "fault-injection")]
+pub use sys::fault;

@@ -312,6 +312,8 @@ impl TcpListener {
 
     fn accept_one(&self, l: &std::net::TcpListener) -> io::Result<(OwnedFd, SocketAddr)> {
         let _ = self;
+        #[cfg(feature = "fault-injection")]
+        crate::sys::fault::before_accept(self.fd.runtime().shared().np.poller())?;
         sysnet::accept(l.as_fd())
     }
 

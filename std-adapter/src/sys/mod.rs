@@ -67,6 +67,8 @@ compile_error!(
 pub(crate) mod epoll;
 pub(crate) mod net;
 pub(crate) mod portable;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 
 /// What the backend registers: a borrowed file descriptor.
 pub type Source = dyn std::os::fd::AsFd;
@@ -161,10 +163,20 @@ pub(crate) enum Selector {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     Epoll(epoll::Epoll),
     Portable(portable::Portable),
+    /// A real backend behind the fault injector (tests only).
+    #[cfg(feature = "fault-injection")]
+    Faulty(Box<fault::Faulty>),
 }
 
 impl Selector {
     pub(crate) fn new(kind: BackendKind, capacity: usize) -> io::Result<Selector> {
+        let selector = Selector::native(kind, capacity)?;
+        #[cfg(feature = "fault-injection")]
+        let selector = fault::wrap(selector);
+        Ok(selector)
+    }
+
+    fn native(kind: BackendKind, capacity: usize) -> io::Result<Selector> {
         match kind {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             BackendKind::Epoll => Ok(Selector::Epoll(epoll::Epoll::new()?)),
@@ -192,6 +204,8 @@ impl Poller for Selector {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Selector::Epoll(p) => p.register(source, token),
             Selector::Portable(p) => p.register(source, token),
+            #[cfg(feature = "fault-injection")]
+            Selector::Faulty(p) => p.register(source, token),
         }
     }
 
@@ -200,6 +214,8 @@ impl Poller for Selector {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Selector::Epoll(p) => p.deregister(source, token),
             Selector::Portable(p) => p.deregister(source, token),
+            #[cfg(feature = "fault-injection")]
+            Selector::Faulty(p) => p.deregister(source, token),
         }
     }
 
@@ -208,6 +224,8 @@ impl Poller for Selector {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Selector::Epoll(p) => p.arm(source, token, mode),
             Selector::Portable(p) => p.arm(source, token, mode),
+            #[cfg(feature = "fault-injection")]
+            Selector::Faulty(p) => p.arm(source, token, mode),
         }
     }
 
@@ -223,6 +241,8 @@ impl Poller for Selector {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Selector::Epoll(p) => p.wait(timeout, &mut each),
             Selector::Portable(p) => p.wait(timeout, &mut each),
+            #[cfg(feature = "fault-injection")]
+            Selector::Faulty(p) => p.wait(timeout, &mut each),
         }
     }
 
@@ -231,6 +251,8 @@ impl Poller for Selector {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Selector::Epoll(p) => p.wake(),
             Selector::Portable(p) => p.wake(),
+            #[cfg(feature = "fault-injection")]
+            Selector::Faulty(p) => p.wake(),
         }
     }
 }
