@@ -1,54 +1,123 @@
-//! A small executor for the async server: N worker threads, each with its own run queue
-//! (thread-per-core: a task stays on the worker it was spawned on, so its socket's state stays
-//! in that core's cache and no queue is shared between workers).
+//! A small executor for the async server: N worker threads, each the only driver of its own
+//! runtime (thread-per-core, like tokio's current-thread scheduler run N times).
 //!
-//! A task is a boxed future plus a "scheduled" flag; its waker pushes it back on its worker's
-//! queue at most once per wake. A task that panics is dropped (closing what it owned, such as
-//! its connection) and counted; the worker goes on.
+//! ## Who does what
+//! * A **worker** owns an inline runtime ([`Builder::drive_inline`]): its own `Netpoll`, epoll
+//!   instance and descriptor pool, and no poller thread. Its loop runs the ready tasks of its
+//!   local queue; when there are none it calls [`Runtime::poll`]`(None)`, blocking in the
+//!   backend until an event, a deadline or a wake. Events and deadlines are applied on the
+//!   worker itself, so the wakers they fire push onto the same thread's queue.
+//! * A task stays on the worker it was spawned on; its socket is registered with that
+//!   worker's runtime (the acceptor registers it there, see `server.rs`).
+//! * **Waking a task** from its own worker pushes it on a thread-local queue: no lock, no
+//!   syscall. A wake from any other thread (a close from a shutdown routine, a spawn from the
+//!   acceptor, a deadline moved by another thread) pushes it on the worker's inject queue (a
+//!   mutex) and calls [`Runtime::wake`] so that a worker blocked in the backend returns.
+//! * Fairness: after 61 tasks in a row the worker polls the backend without blocking, so a
+//!   busy queue cannot starve sockets whose events are waiting (tokio uses the same interval).
+//!
+//! A task is a boxed future plus a "scheduled" flag; its waker queues it at most once per
+//! wake. A task that panics is dropped (closing what it owned, such as its connection) and
+//! counted; the worker goes on.
+//!
+//! [`Builder::drive_inline`]: crate::runtime::Builder::drive_inline
 
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::runtime::Runtime;
+use crate::sys::BackendKind;
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Tasks run in a row before the worker looks at the backend without blocking.
+const EVENT_INTERVAL: u32 = 61;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-struct Queue {
-    tasks: Mutex<VecDeque<Arc<Task>>>,
-    ready: Condvar,
+struct Worker {
+    rt: Runtime,
+    /// Tasks woken or spawned from other threads.
+    inject: Mutex<VecDeque<Arc<Task>>>,
+    /// Whether `inject` may be non-empty (saves the lock on the hot path).
+    injected: AtomicBool,
     stop: AtomicBool,
 }
 
-impl Queue {
-    fn push(&self, t: Arc<Task>) {
-        lock(&self.tasks).push_back(t);
-        self.ready.notify_one();
+impl Worker {
+    fn inject(&self, t: Arc<Task>) {
+        lock(&self.inject).push_back(t);
+        self.injected.store(true, Ordering::Release);
+        // A failed wake leaves the worker asleep until its next event: a delay, not a loss
+        // (the task is queued); nothing better can be done with the error here.
+        let _ = self.rt.wake();
     }
 }
 
+thread_local! {
+    /// The worker this thread runs, if any (its address; null elsewhere).
+    static CURRENT: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
+    /// The running worker's ready tasks.
+    static LOCAL: RefCell<VecDeque<Arc<Task>>> = const { RefCell::new(VecDeque::new()) };
+}
+
 struct Task {
-    future: Mutex<Option<BoxFuture>>,
+    /// Only ever touched by the owning worker's thread (see `run_task`), or by `drop`.
+    future: UnsafeCell<Option<BoxFuture>>,
     scheduled: AtomicBool,
-    queue: Arc<Queue>,
+    worker: Arc<Worker>,
+}
+
+// SAFETY: `future` (the only field that is not `Sync`) is accessed only in `run_task`, which
+// runs on the thread whose `CURRENT` is `worker` and never re-enters itself, so there are no
+// concurrent accesses; the other fields are `Sync`. The future itself is `Send`, so dropping
+// it on whichever thread releases the last reference is fine.
+unsafe impl Sync for Task {}
+
+impl Task {
+    fn schedule(self: Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if CURRENT.with(Cell::get) == Arc::as_ptr(&self.worker) {
+            // On the owning worker: the local queue (unless it is being torn down).
+            let mut t = Some(self);
+            let _ = LOCAL.try_with(|q| {
+                if let Ok(mut q) = q.try_borrow_mut() {
+                    if let Some(t) = t.take() {
+                        q.push_back(t);
+                    }
+                }
+            });
+            if let Some(t) = t {
+                let w = t.worker.clone();
+                w.inject(t);
+            }
+        } else {
+            let w = self.worker.clone();
+            w.inject(self);
+        }
+    }
 }
 
 impl Wake for Task {
     fn wake(self: Arc<Self>) {
-        if !self.scheduled.swap(true, Ordering::AcqRel) {
-            let q = self.queue.clone();
-            q.push(self);
-        }
+        self.schedule();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.clone().wake();
+        if !self.scheduled.load(Ordering::Acquire) {
+            self.clone().schedule();
+        }
     }
 }
 
@@ -61,58 +130,79 @@ pub(crate) struct PoolCounters {
 
 /// The worker threads.
 pub(crate) struct Pool {
-    queues: Vec<Arc<Queue>>,
+    workers: Vec<Arc<Worker>>,
     threads: Vec<JoinHandle<()>>,
     next: AtomicUsize,
     pub(crate) counters: Arc<PoolCounters>,
 }
 
 impl Pool {
-    pub(crate) fn new(workers: usize, name: &str) -> std::io::Result<Pool> {
+    /// Start `workers` threads, each with an inline runtime of `capacity` descriptors over
+    /// `backend`.
+    pub(crate) fn new(
+        workers: usize,
+        name: &str,
+        backend: BackendKind,
+        capacity: usize,
+    ) -> std::io::Result<Pool> {
         let counters = Arc::new(PoolCounters::default());
-        let mut queues = Vec::new();
+        let mut ws = Vec::new();
         let mut threads = Vec::new();
         for i in 0..workers.max(1) {
-            let q = Arc::new(Queue {
-                tasks: Mutex::new(VecDeque::new()),
-                ready: Condvar::new(),
+            let rt = Runtime::builder()
+                .backend(backend)
+                .capacity(capacity)
+                .drive_inline()
+                .build()?;
+            let w = Arc::new(Worker {
+                rt,
+                inject: Mutex::new(VecDeque::new()),
+                injected: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
             });
-            let (q2, c2) = (q.clone(), counters.clone());
+            let (w2, c2) = (w.clone(), counters.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || run(&q2, &c2))?,
+                    .spawn(move || run(&w2, &c2))?,
             );
-            queues.push(q);
+            ws.push(w);
         }
         Ok(Pool {
-            queues,
+            workers: ws,
             threads,
             next: AtomicUsize::new(0),
             counters,
         })
     }
 
-    /// Spawn `f` on the next worker (round robin).
-    pub(crate) fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
-        let q = self.queues[i].clone();
+    /// The worker the next connection goes to (round robin).
+    pub(crate) fn pick(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len()
+    }
+
+    /// Worker `i`'s runtime: register the sockets of tasks spawned on `i` with it.
+    pub(crate) fn runtime(&self, i: usize) -> &Runtime {
+        &self.workers[i % self.workers.len()].rt
+    }
+
+    /// Spawn `f` on worker `i`.
+    pub(crate) fn spawn_on(&self, i: usize, f: impl Future<Output = ()> + Send + 'static) {
+        let w = &self.workers[i % self.workers.len()];
         self.counters.live.fetch_add(1, Ordering::AcqRel);
         let t = Arc::new(Task {
-            future: Mutex::new(Some(Box::pin(f))),
+            future: UnsafeCell::new(Some(Box::pin(f))),
             scheduled: AtomicBool::new(true),
-            queue: q.clone(),
+            worker: w.clone(),
         });
-        q.push(t);
+        w.inject(t);
     }
 
     /// Stop the workers once their queues are empty and join them.
     pub(crate) fn stop(self) {
-        for q in &self.queues {
-            q.stop.store(true, Ordering::Release);
-            let _guard = lock(&q.tasks);
-            q.ready.notify_all();
+        for w in &self.workers {
+            w.stop.store(true, Ordering::Release);
+            let _ = w.rt.wake();
         }
         for t in self.threads {
             let _ = t.join();
@@ -120,39 +210,69 @@ impl Pool {
     }
 }
 
-fn run(q: &Queue, counters: &PoolCounters) {
+fn pop_local() -> Option<Arc<Task>> {
+    LOCAL.with(|q| q.borrow_mut().pop_front())
+}
+
+fn run(w: &Arc<Worker>, counters: &PoolCounters) {
+    CURRENT.with(|c| c.set(Arc::as_ptr(w)));
+    let mut in_a_row = 0u32;
+    let mut backoff = Duration::from_millis(1);
     loop {
-        let task = {
-            let mut tasks = lock(&q.tasks);
-            loop {
-                if let Some(t) = tasks.pop_front() {
-                    break t;
-                }
-                if q.stop.load(Ordering::Acquire) {
-                    return;
-                }
-                tasks = q.ready.wait(tasks).unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        task.scheduled.store(false, Ordering::Release);
-        let waker = Waker::from(task.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut slot = lock(&task.future);
-        let Some(fut) = slot.as_mut() else { continue };
-        let done = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-            Ok(Poll::Ready(())) => true,
-            Ok(Poll::Pending) => false,
-            Err(_) => {
-                counters.panics.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-        };
-        if done {
-            // Dropping the future closes what it owned (its connection).
-            let fut = slot.take();
-            drop(slot);
-            drop(fut);
-            counters.live.fetch_sub(1, Ordering::AcqRel);
+        if w.injected.load(Ordering::Acquire) {
+            w.injected.store(false, Ordering::Relaxed);
+            let mut from = std::mem::take(&mut *lock(&w.inject));
+            LOCAL.with(|q| q.borrow_mut().append(&mut from));
         }
+        if let Some(t) = pop_local() {
+            run_task(t, counters);
+            in_a_row += 1;
+            if in_a_row >= EVENT_INTERVAL {
+                in_a_row = 0;
+                let _ = w.rt.poll(Some(Duration::ZERO));
+            }
+            continue;
+        }
+        in_a_row = 0;
+        if w.stop.load(Ordering::Acquire) && !w.injected.load(Ordering::Acquire) {
+            break;
+        }
+        match w.rt.poll(None) {
+            Ok(_) => backoff = Duration::from_millis(1),
+            Err(_) => {
+                // A failing backend (ENOMEM, ...): retry with a growing pause, not a spin.
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+    CURRENT.with(|c| c.set(std::ptr::null()));
+    // Break the task -> worker -> queue cycles of anything still queued.
+    let local = LOCAL.with(|q| std::mem::take(&mut *q.borrow_mut()));
+    let injected = std::mem::take(&mut *lock(&w.inject));
+    drop((local, injected));
+}
+
+fn run_task(task: Arc<Task>, counters: &PoolCounters) {
+    task.scheduled.store(false, Ordering::Release);
+    let waker = Waker::from(task.clone());
+    let mut cx = Context::from_waker(&waker);
+    // SAFETY: this thread is the task's worker (tasks are queued only on their own worker's
+    // local or inject queue, and only that worker pops them) and `run_task` does not
+    // re-enter, so this is the only reference to the future right now.
+    let slot = unsafe { &mut *task.future.get() };
+    let Some(fut) = slot.as_mut() else { return };
+    let done = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => true,
+        Ok(Poll::Pending) => false,
+        Err(_) => {
+            counters.panics.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    };
+    if done {
+        // Dropping the future closes what it owned (its connection).
+        drop(slot.take());
+        counters.live.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -96,6 +96,7 @@ pub struct Builder {
     capacity: usize,
     backend: BackendKind,
     thread_name: String,
+    inline: bool,
 }
 
 impl Default for Builder {
@@ -104,6 +105,7 @@ impl Default for Builder {
             capacity: DEFAULT_CAPACITY,
             backend: BackendKind::from_env(),
             thread_name: "netpoll".into(),
+            inline: false,
         }
     }
 }
@@ -128,7 +130,17 @@ impl Builder {
         self
     }
 
-    /// Create the backend and the pool, and start the poller thread.
+    /// Start no poller thread: the owner drives the runtime itself by calling
+    /// [`Runtime::poll`] (an executor thread polls when it has nothing else to run, as
+    /// tokio's current-thread scheduler does). Until someone polls, no waiter on this
+    /// runtime's sockets is ever woken, blocking callers included.
+    pub fn drive_inline(mut self) -> Self {
+        self.inline = true;
+        self
+    }
+
+    /// Create the backend and the pool, and start the poller thread (unless
+    /// [`drive_inline`](Self::drive_inline)).
     pub fn build(self) -> io::Result<Runtime> {
         if self.capacity >= u32::MAX as usize {
             return Err(io::Error::new(
@@ -155,11 +167,13 @@ impl Builder {
             users: AtomicUsize::new(1),
             stop: AtomicBool::new(false),
         });
-        let for_thread = shared.clone();
-        std::thread::Builder::new()
-            .name(self.thread_name)
-            .stack_size(256 * 1024)
-            .spawn(move || poller_thread(&for_thread))?;
+        if !self.inline {
+            let for_thread = shared.clone();
+            std::thread::Builder::new()
+                .name(self.thread_name)
+                .stack_size(256 * 1024)
+                .spawn(move || poller_thread(&for_thread))?;
+        }
         trace::init(self.backend.name(), self.capacity);
         Ok(Runtime { shared })
     }
@@ -210,6 +224,25 @@ impl Runtime {
         GLOBAL
             .get()
             .ok_or_else(|| io::Error::other("global runtime unavailable"))
+    }
+
+    /// Run the poll loop once on this thread: fire expired deadlines, wait for readiness
+    /// events no longer than `timeout` (`None`: until an event, a deadline or a wake; zero:
+    /// do not block), and wake the waiters they concern. Returns how many were woken.
+    ///
+    /// For runtimes built with [`Builder::drive_inline`]; on one with a poller thread this
+    /// competes with that thread and may fail with "double wait" (one poller at a time).
+    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        self.shared.np.poll(timeout).map_err(|e| match e {
+            netpoll_core::Error::Poll(p) => crate::error::from_poll(p),
+            netpoll_core::Error::Backend(b) => b,
+        })
+    }
+
+    /// Make a [`poll`](Self::poll) blocked on another thread (or the next one) return
+    /// promptly. Wakes that arrive while one is pending cost nothing.
+    pub fn wake(&self) -> io::Result<()> {
+        self.shared.np.wake()
     }
 
     /// The backend in use.

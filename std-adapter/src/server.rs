@@ -4,8 +4,10 @@
 //! * **Blocking** ([`Server::blocking`]): one thread per connection, with a small stack
 //!   ([`Server::stack_size`], 64 KiB by default); the handler gets a blocking [`TcpStream`].
 //! * **Async** ([`Server::workers`] + [`Server::spawn_async`]): N worker threads, each running
-//!   its own queue of tasks (thread-per-core); connections are dealt to workers in turn and the
-//!   handler is an async function of the stream.
+//!   its own queue of tasks and driving its own runtime (no poller thread: a worker with
+//!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
+//!   workers in turn, each registered with its worker's runtime, and the handler is an async
+//!   function of the stream.
 //!
 //! In both modes an acceptor thread runs the accept loop. An accept error other than "closed"
 //! (EMFILE, a full descriptor pool) is counted and retried after a short, growing pause, so
@@ -38,6 +40,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Server {
     stack_size: usize,
     workers: usize,
+    worker_capacity: Option<usize>,
     name: String,
 }
 
@@ -46,6 +49,7 @@ impl Default for Server {
         Server {
             stack_size: 64 * 1024,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            worker_capacity: None,
             name: "netpoll-server".into(),
         }
     }
@@ -152,6 +156,14 @@ impl Server {
         self
     }
 
+    /// Descriptor pool capacity of each async worker's runtime (default: the listener's
+    /// runtime's capacity). Connections beyond it on a worker are closed at accept and counted
+    /// in [`ServerStats::accept_errors`].
+    pub fn worker_capacity(mut self, n: usize) -> Self {
+        self.worker_capacity = Some(n);
+        self
+    }
+
     /// Thread name prefix.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -166,7 +178,8 @@ impl Server {
         let handler = Arc::new(handler);
         let stack = self.stack_size;
         let name = format!("{}-conn", self.name);
-        self.start(listener, None, move |shared, guard, stream| {
+        let accept = |l: &TcpListener| l.accept().map(|(s, _)| (s, ()));
+        self.start(listener, None, accept, move |shared, guard, stream, ()| {
             let h = handler.clone();
             let sh = shared.clone();
             let spawned = std::thread::Builder::new()
@@ -192,28 +205,46 @@ impl Server {
         H: Fn(TcpStream) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        let pool = Arc::new(Pool::new(self.workers, &format!("{}-worker", self.name))?);
-        let p = pool.clone();
-        self.start(listener, Some(pool), move |shared, guard, stream| {
-            // Calling the handler runs its synchronous prologue on the acceptor thread: a panic
-            // there must not stop the accept loop.
-            match catch_unwind(AssertUnwindSafe(|| handler(stream))) {
-                Ok(fut) => p.spawn(async move {
-                    let _guard = guard;
-                    fut.await;
-                }),
-                Err(_) => {
-                    shared.panics.fetch_add(1, Ordering::Relaxed);
+        let rt = listener.runtime();
+        let capacity = self.worker_capacity.unwrap_or_else(|| rt.capacity());
+        let pool = Arc::new(Pool::new(
+            self.workers,
+            &format!("{}-worker", self.name),
+            rt.backend(),
+            capacity,
+        )?);
+        let (p, p2) = (pool.clone(), pool.clone());
+        // Each connection is registered with the runtime of the worker that will run it.
+        let accept = move |l: &TcpListener| {
+            let i = p2.pick();
+            l.accept_in(p2.runtime(i)).map(|(s, _)| (s, i))
+        };
+        self.start(
+            listener,
+            Some(pool),
+            accept,
+            move |shared, guard, stream, i| {
+                // Calling the handler runs its synchronous prologue on the acceptor thread: a panic
+                // there must not stop the accept loop.
+                match catch_unwind(AssertUnwindSafe(|| handler(stream))) {
+                    Ok(fut) => p.spawn_on(i, async move {
+                        let _guard = guard;
+                        fut.await;
+                    }),
+                    Err(_) => {
+                        shared.panics.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
-    fn start(
+    fn start<W>(
         self,
         listener: TcpListener,
         pool: Option<Arc<Pool>>,
-        dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream) + Send + 'static,
+        accept: impl Fn(&TcpListener) -> io::Result<(TcpStream, W)> + Send + 'static,
+        dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream, W) + Send + 'static,
     ) -> io::Result<ServerHandle> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -228,7 +259,7 @@ impl Server {
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("{}-accept", self.name))
-            .spawn(move || accept_loop(&listener, &sh, dispatch))?;
+            .spawn(move || accept_loop(&listener, &sh, accept, dispatch))?;
         Ok(ServerHandle {
             shared,
             listener: closer,
@@ -239,16 +270,17 @@ impl Server {
     }
 }
 
-fn accept_loop(
+fn accept_loop<W>(
     listener: &TcpListener,
     shared: &Arc<Shared>,
-    dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream),
+    accept: impl Fn(&TcpListener) -> io::Result<(TcpStream, W)>,
+    dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream, W),
 ) {
     let mut backoff = Duration::from_millis(1);
     let mut next_id = 0u64;
     while !shared.stopping.load(Ordering::Acquire) {
-        match listener.accept() {
-            Ok((stream, _)) => {
+        match accept(listener) {
+            Ok((stream, w)) => {
                 backoff = Duration::from_millis(1);
                 next_id += 1;
                 lock(&shared.conns).insert(next_id, stream.closer());
@@ -257,7 +289,7 @@ fn accept_loop(
                     shared: shared.clone(),
                     id: next_id,
                 };
-                dispatch(shared, guard, stream);
+                dispatch(shared, guard, stream, w);
             }
             Err(e) if is_closed(&e) => break,
             Err(_) => {

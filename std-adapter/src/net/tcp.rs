@@ -318,15 +318,20 @@ impl TcpListener {
     }
 
     fn wrap(&self, (fd, addr): (OwnedFd, SocketAddr)) -> io::Result<(TcpStream, SocketAddr)> {
-        // If the pool is full the new connection is closed here (dropped), and the error
-        // says why; the listener keeps working.
-        Ok((TcpStream::from_fd(fd, self.fd.runtime())?, addr))
+        wrap_in(self.fd.runtime(), (fd, addr))
     }
 
     /// Accept a connection (blocking; bounded by the read deadline).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let got = self.fd.blocking(Mode::Read, |l| self.accept_one(l))?;
         self.wrap(got)
+    }
+
+    /// Accept a connection (blocking) and register it with `rt` rather than with the
+    /// listener's runtime: how an acceptor hands connections to per-thread runtimes.
+    pub fn accept_in(&self, rt: &Runtime) -> io::Result<(TcpStream, SocketAddr)> {
+        let got = self.fd.blocking(Mode::Read, |l| self.accept_one(l))?;
+        wrap_in(rt, got)
     }
 
     /// Poll for a connection: the async form of [`accept`](Self::accept).
@@ -342,6 +347,12 @@ impl TcpListener {
     pub fn accept_async(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + '_ {
         std::future::poll_fn(move |cx| self.poll_accept(cx))
     }
+}
+
+fn wrap_in(rt: &Runtime, (fd, addr): (OwnedFd, SocketAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+    // If the pool is full the new connection is closed here (dropped), and the error says
+    // why; the listener keeps working.
+    Ok((TcpStream::from_fd(fd, rt)?, addr))
 }
 
 std_conversions!(TcpStream, std::net::TcpStream);
