@@ -36,7 +36,9 @@ const COLORS: [&str; 8] = [
 ];
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn fmt_num(v: f64) -> String {
@@ -86,7 +88,11 @@ pub fn render(title: &str, panels: &[Panel]) -> String {
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max);
         let scale = if max > 0.0 { plot_w / max } else { 0.0 };
-        let hint = if p.lower_is_better { "lower is better" } else { "higher is better" };
+        let hint = if p.lower_is_better {
+            "lower is better"
+        } else {
+            "higher is better"
+        };
         let _ = writeln!(
             s,
             r##"<text x="{x0}" y="{}" font-weight="bold">{}</text><text x="{x0}" y="{}" fill="#666" font-size="10">{hint}</text>"##,
@@ -103,7 +109,12 @@ pub fn render(title: &str, panels: &[Panel]) -> String {
             let y = TOP + ROW_H * r as f64;
             let color = COLORS[r % COLORS.len()];
             let Some(sum) = Summary::of(&row.values) else {
-                let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#999">n/a</text>"##, x0 + 4.0, y + ROW_H * 0.65);
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{}" y="{}" fill="#999">n/a</text>"##,
+                    x0 + 4.0,
+                    y + ROW_H * 0.65
+                );
                 continue;
             };
             let _ = writeln!(
@@ -155,8 +166,14 @@ mod tests {
             title: "p99 <µs>".into(),
             lower_is_better: true,
             rows: vec![
-                Row { label: "a&b".into(), values: vec![1.0, 2.0, 3.0] },
-                Row { label: "none".into(), values: vec![] },
+                Row {
+                    label: "a&b".into(),
+                    values: vec![1.0, 2.0, 3.0],
+                },
+                Row {
+                    label: "none".into(),
+                    values: vec![],
+                },
             ],
         };
         let svg = render("S1", &[p]);

@@ -21,7 +21,9 @@ fn secs(name: &str, v: f64) -> Result<Duration, String> {
 fn config() -> Result<(Config, Option<String>), String> {
     let mut a = Args::from_env(&[])?;
     let addr: String = a.get("addr", "127.0.0.1:7000".to_string())?;
-    let addr = addr.parse().map_err(|_| format!("--addr: not a socket address: {addr}"))?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("--addr: not a socket address: {addr}"))?;
     let mode: String = a.get("mode", "closed".to_string())?;
     let mode = match mode.as_str() {
         "closed" => Mode::Closed,
@@ -76,7 +78,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             if errors > 0 || v["complete"] == false {
-                eprintln!("loadgen: {errors} connection errors; first: {}", v["first_error"]);
+                eprintln!(
+                    "loadgen: {errors} connection errors; first: {}",
+                    v["first_error"]
+                );
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

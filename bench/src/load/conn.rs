@@ -83,7 +83,10 @@ impl Conn {
                     while self.partial >= size {
                         self.partial -= size;
                         let start = self.inflight.pop_front().ok_or_else(|| {
-                            io::Error::new(io::ErrorKind::InvalidData, "server sent unrequested bytes")
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "server sent unrequested bytes",
+                            )
                         })?;
                         done(start);
                     }

@@ -7,7 +7,10 @@
 //!
 //! - `connected`: every connection is established; load (warm-up) starts;
 //! - `measure-start` / `measure-end`: the measurement window;
-//! - hold mode only, `idle-start` / `idle-end`: a window in which nobody sends.
+//! - hold mode only, `idle-start` / `idle-end`: a window in which nobody sends (it starts once
+//!   every message of the active window has been echoed, or 2 s after the window).
+//!
+//! Before any load, every connection echoes one message (see `connect_all`).
 //!
 //! Latency is measured from the time a message was *meant* to be sent: in open loop the schedule
 //! is fixed in advance, so a slow server cannot hide its queueing delay (no coordinated omission).
@@ -77,20 +80,14 @@ struct Phases {
 /// Runs the load and returns its JSON report (one object).
 pub fn run(cfg: &Config, mark: &mut dyn FnMut(&str)) -> io::Result<Value> {
     if cfg.size == 0 || cfg.conns == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "size and conns must be > 0"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "size and conns must be > 0",
+        ));
     }
     let mut poll = Poll::new()?;
     let connect_start = Instant::now();
-    let mut conns = Vec::with_capacity(cfg.conns);
-    for i in 0..cfg.conns {
-        let s = std::net::TcpStream::connect(cfg.addr)?;
-        s.set_nodelay(true)?;
-        s.set_nonblocking(true)?;
-        let mut s = mio::net::TcpStream::from_std(s);
-        poll.registry()
-            .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)?;
-        conns.push(Some(Conn::new(s)));
-    }
+    let conns = connect_all(cfg, &mut poll)?;
     let connect_s = connect_start.elapsed().as_secs_f64();
     mark("connected");
 
@@ -128,6 +125,63 @@ pub fn run(cfg: &Config, mark: &mut dyn FnMut(&str)) -> io::Result<Value> {
         "complete": out.complete,
         "target_rate": match cfg.mode { Mode::Open { rate } => json!(rate), _ => Value::Null },
     }))
+}
+
+/// Connections opened before their predecessors have been echoed once.
+const CONNECT_BATCH: usize = 256;
+
+/// Opens every connection and has each echo one message before the load starts, in batches of
+/// [`CONNECT_BATCH`]: a server that accepts slowly never sees its listen queue overflow (which
+/// would cost a 1 s SYN retransmission), and every connection is known to be served.
+fn connect_all(cfg: &Config, poll: &mut Poll) -> io::Result<Vec<Option<Conn>>> {
+    let mut conns: Vec<Option<Conn>> = Vec::with_capacity(cfg.conns);
+    let mut events = Events::with_capacity(1024);
+    let mut scratch = vec![0u8; 64 * 1024];
+    while conns.len() < cfg.conns {
+        let first = conns.len();
+        let last = (first + CONNECT_BATCH).min(cfg.conns);
+        for i in first..last {
+            let s = std::net::TcpStream::connect(cfg.addr)?;
+            s.set_nodelay(true)?;
+            s.set_nonblocking(true)?;
+            let mut s = mio::net::TcpStream::from_std(s);
+            poll.registry()
+                .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+            let mut c = Conn::new(s);
+            c.send(cfg.size, Instant::now())?;
+            conns.push(Some(c));
+        }
+        let limit = Instant::now() + Duration::from_secs(30);
+        let mut waiting = last - first;
+        while waiting > 0 {
+            let left = limit.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the server did not echo a new connection's first message within 30 s",
+                ));
+            }
+            if let Err(e) = poll.poll(&mut events, Some(left)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            for ev in events.iter() {
+                let Some(Some(c)) = conns.get_mut(ev.token().0) else {
+                    continue;
+                };
+                let was_waiting = !c.inflight.is_empty();
+                if ev.is_writable() {
+                    c.flush()?;
+                }
+                c.read_echoes(cfg.size, &mut scratch, |_| {})?;
+                if was_waiting && c.inflight.is_empty() {
+                    waiting -= 1;
+                }
+            }
+        }
+    }
+    Ok(conns)
 }
 
 struct Outcome {
@@ -219,7 +273,10 @@ impl<'a> Driver<'a> {
         let open_rate = match self.cfg.mode {
             Mode::Open { rate } if rate > 0.0 && rate.is_finite() => Some(rate),
             Mode::Open { .. } => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "rate must be > 0"))
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "rate must be > 0",
+                ))
             }
             _ => None,
         };
@@ -247,6 +304,7 @@ impl<'a> Driver<'a> {
         let mut complete = true;
         let mut measure_end = ph.measure_end;
         let mut idle_end = ph.idle_end;
+        let mut drain_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
             // Phase changes.
@@ -269,11 +327,18 @@ impl<'a> Driver<'a> {
                 mark("measure-end");
                 self.sending = false;
                 match idle_end {
-                    Some(_) => mark("idle-start"),
+                    Some(_) => drain_until = Some(now + Duration::from_secs(2)),
                     None => break,
                 }
             }
-            if let (Some(end), Some(_)) = (idle_end, window_end) {
+            if let Some(limit) = drain_until {
+                if now >= limit || self.unanswered() == 0 {
+                    drain_until = None;
+                    idle_end = ph.idle_end.map(|e| now + (e - ph.measure_end));
+                    mark("idle-start");
+                }
+            }
+            if let (Some(end), Some(_), None) = (idle_end, window_end, drain_until) {
                 if now >= end {
                     mark("idle-end");
                     break;
@@ -286,6 +351,8 @@ impl<'a> Driver<'a> {
                 } else {
                     measure_end
                 }
+            } else if drain_until.is_some() {
+                now + Duration::from_millis(1)
             } else {
                 idle_end.unwrap_or(now)
             };
@@ -304,7 +371,9 @@ impl<'a> Driver<'a> {
             if let (Mode::Hold { interval, .. }, true) = (self.cfg.mode, self.sending) {
                 for k in 0..self.active.len() {
                     let i = self.active[k];
-                    let Some(c) = self.conns[i].as_mut() else { continue };
+                    let Some(c) = self.conns[i].as_mut() else {
+                        continue;
+                    };
                     let Some(at) = c.next_send else { continue };
                     if at <= now {
                         c.next_send = Some(at + interval);
@@ -330,7 +399,9 @@ impl<'a> Driver<'a> {
             }
             for ev in events.iter() {
                 let i = ev.token().0;
-                let Some(c) = self.conns[i].as_mut() else { continue };
+                let Some(c) = self.conns[i].as_mut() else {
+                    continue;
+                };
                 if ev.is_writable() {
                     if let Err(e) = c.flush() {
                         self.fail(i, e);
@@ -393,9 +464,18 @@ fn latency_json(h: &Histogram<u64>) -> Value {
 fn fairness_json(counts: &[u64]) -> Value {
     let mut v = counts.to_vec();
     v.sort_unstable();
-    let (min, max) = (v.first().copied().unwrap_or(0), v.last().copied().unwrap_or(0));
+    let (min, max) = (
+        v.first().copied().unwrap_or(0),
+        v.last().copied().unwrap_or(0),
+    );
     let (p10, p90) = (quantile_u64(&v, 0.10), quantile_u64(&v, 0.90));
-    let ratio = |a: u64, b: u64| if b == 0 { Value::Null } else { json!(a as f64 / b as f64) };
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            Value::Null
+        } else {
+            json!(a as f64 / b as f64)
+        }
+    };
     json!({
         "min": min, "p10": p10, "p90": p90, "max": max,
         "max_over_min": ratio(max, min),

@@ -71,7 +71,10 @@ fn latest_total(dir: &Path, pid: u32) -> Result<u64, String> {
 /// Reads the instruction total of a callgrind output file.
 pub fn parse_total(text: &str) -> Option<u64> {
     text.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))?
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })?
         .split_whitespace()
         .next()?
         .parse()
@@ -83,7 +86,12 @@ fn load(ctx: &Ctx, addr: &str, plan: &Plan, k: u64) -> Result<f64, String> {
         .args(["-c", "1"])
         .arg(&ctx.loadgen)
         .args(["--addr", addr, "--mode", "closed", "--duration", "600"])
-        .args(["--conns", &plan.conns.to_string(), "--size", &plan.size.to_string()])
+        .args([
+            "--conns",
+            &plan.conns.to_string(),
+            "--size",
+            &plan.size.to_string(),
+        ])
         .args(["--messages", &k.to_string()])
         .stdin(Stdio::null())
         .output()
@@ -132,8 +140,10 @@ pub fn measure(ctx: &mut Ctx, entry: &Entry, plan: &Plan) -> Value {
             if m2 <= m1 {
                 return Err("the long load echoed no more than the short one".to_string());
             }
-            Ok(json!({ "ir1": ir1, "ir2": ir2, "messages1": m1, "messages2": m2,
-                       "ir_per_msg": (ir2 as f64 - ir1 as f64) / (m2 - m1) }))
+            Ok(
+                json!({ "ir1": ir1, "ir2": ir2, "messages1": m1, "messages2": m2,
+                       "ir_per_msg": (ir2 as f64 - ir1 as f64) / (m2 - m1) }),
+            )
         })();
         let _ = server.kill();
         let _ = server.wait();
@@ -158,7 +168,10 @@ mod tests {
 
     #[test]
     fn totals_line() {
-        assert_eq!(parse_total("events: Ir\nsummary: 28033325\ntotals: 28033437\n"), Some(28033325));
+        assert_eq!(
+            parse_total("events: Ir\nsummary: 28033325\ntotals: 28033437\n"),
+            Some(28033325)
+        );
         assert_eq!(parse_total("events: Ir\n"), None);
     }
 }

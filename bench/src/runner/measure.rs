@@ -33,7 +33,11 @@ pub struct Ctx {
 impl Ctx {
     /// A fresh loopback address.
     pub fn next_addr(&mut self) -> String {
-        self.port = if self.port >= 30_000 { 20_000 } else { self.port + 1 };
+        self.port = if self.port >= 30_000 {
+            20_000
+        } else {
+            self.port + 1
+        };
         format!("127.0.0.1:{}", self.port)
     }
 }
@@ -70,9 +74,19 @@ pub fn perf_works() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Attaches `perf stat` to `pid`. perf takes a while to start counting (longer on a busy
+/// machine), so the runner starts it ahead of the window it measures and divides the count by
+/// perf's own elapsed time: the result is a rate, syscalls per second, not a window total.
 fn start_perf(pid: u32, out: &Path) -> Option<Child> {
     Command::new("perf")
-        .args(["stat", "-e", "raw_syscalls:sys_enter", "-p", &pid.to_string(), "-o"])
+        .args([
+            "stat",
+            "-e",
+            "raw_syscalls:sys_enter",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
         .arg(out)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -94,16 +108,21 @@ fn stop(child: &mut Child, sig: libc::c_int) {
     let _ = child.wait();
 }
 
-/// Parses `perf stat` text output: (syscall count, seconds elapsed).
+/// Parses `perf stat` text output: (syscall count, seconds elapsed). perf reports a counter of a
+/// process that never ran during the window as `<not counted>`: that is zero syscalls.
 pub fn parse_perf(text: &str) -> Option<(u64, f64)> {
-    let count = text
+    let line = text
         .lines()
-        .find(|l| l.contains("raw_syscalls:sys_enter"))?
-        .split_whitespace()
-        .next()?
-        .replace([',', '.'], "")
-        .parse()
-        .ok()?;
+        .find(|l| l.contains("raw_syscalls:sys_enter"))?;
+    let count = if line.contains("<not counted>") {
+        0
+    } else {
+        line.split_whitespace()
+            .next()?
+            .replace([',', '.'], "")
+            .parse()
+            .ok()?
+    };
     let secs = text
         .lines()
         .find(|l| l.contains("seconds time elapsed"))?
@@ -142,7 +161,10 @@ pub fn run_one(ctx: &mut Ctx, r: &Run<'_>) -> Value {
 }
 
 fn measured(ctx: &Ctx, r: &Run<'_>, addr: &str) -> Result<(Value, Value), String> {
-    let log = ctx.log_dir.join(format!("{}-{}-{}.log", r.scenario, r.entry.label, r.iteration));
+    let log = ctx.log_dir.join(format!(
+        "{}-{}-{}.log",
+        r.scenario, r.entry.label, r.iteration
+    ));
     let _ = std::fs::remove_file(&log);
     let mut server = spawn_pinned(0, &r.entry.argv(addr), &log)
         .map_err(|e| format!("cannot start {}: {e}", r.entry.label))?;
@@ -162,7 +184,10 @@ fn drive(
     let pid = server.id();
     let sock = addr.parse().map_err(|_| "bad address".to_string())?;
     if !wait_listening(sock, Duration::from_secs(15)) {
-        return Err(format!("server did not listen within 15 s; log: {}", tail(log)));
+        return Err(format!(
+            "server did not listen within 15 s; log: {}",
+            tail(log)
+        ));
     }
     let rss_before = status_kib(pid, "VmRSS").ok();
     let mut lg = Command::new("taskset")
@@ -193,7 +218,11 @@ fn drive(
             messages.push(line);
             continue;
         };
-        let snap = Snap { t, cpu: cpu_times(pid).ok(), rss_kib: status_kib(pid, "VmRSS").ok() };
+        let snap = Snap {
+            t,
+            cpu: cpu_times(pid).ok(),
+            rss_kib: status_kib(pid, "VmRSS").ok(),
+        };
         if name == r.perf_window.0 && ctx.perf {
             let _ = std::fs::remove_file(&perf_out);
             perf = start_perf(pid, &perf_out);
@@ -217,19 +246,34 @@ fn drive(
     let hwm = status_kib(pid, "VmHWM").ok();
     let threads = status_kib(pid, "Threads").ok();
     if let Ok(Some(st)) = server.try_wait() {
-        return Err(format!("server exited during the run ({st}); log: {}", tail(log)));
+        return Err(format!(
+            "server exited during the run ({st}); log: {}",
+            tail(log)
+        ));
     }
-    let load: Value = serde_json::from_str(stdout.trim())
-        .map_err(|_| format!("loadgen printed no JSON ({status}): {}", messages.join(" | ")))?;
+    let load: Value = serde_json::from_str(stdout.trim()).map_err(|_| {
+        format!(
+            "loadgen printed no JSON ({status}): {}",
+            messages.join(" | ")
+        )
+    })?;
     if !status.success() {
-        return Err(format!("loadgen failed ({status}): {}", messages.join(" | ")));
+        return Err(format!(
+            "loadgen failed ({status}): {}",
+            messages.join(" | ")
+        ));
     }
     let perf = if ctx.perf {
-        std::fs::read_to_string(&perf_out).ok().and_then(|t| parse_perf(&t))
+        std::fs::read_to_string(&perf_out)
+            .ok()
+            .and_then(|t| parse_perf(&t))
     } else {
         None
     };
-    Ok((load.clone(), metrics(&load, &marks, rss_before, hwm, threads, perf, r.perf_window)))
+    Ok((
+        load.clone(),
+        metrics(&load, &marks, rss_before, hwm, threads, perf, r.perf_window),
+    ))
 }
 
 fn metrics(
@@ -264,7 +308,8 @@ fn metrics(
         m["idle_window_s"] = secs.into();
         m["idle_cpu_util"] = (cpu.total() / secs).into();
     }
-    if let (Some(before), Some(loaded)) = (rss_before, marks.get("idle-start").and_then(|s| s.rss_kib))
+    if let (Some(before), Some(loaded)) =
+        (rss_before, marks.get("idle-start").and_then(|s| s.rss_kib))
     {
         m["rss_loaded_kib"] = loaded.into();
         if conns > 0.0 {
@@ -276,7 +321,7 @@ fn metrics(
         m["perf_s"] = secs.into();
         let per_s = count as f64 / secs.max(1e-9);
         m["syscalls_per_s"] = per_s.into();
-        if perf_window.0 == "measure-start" && throughput > 0.0 {
+        if perf_window.0 == "connected" && throughput > 0.0 {
             m["syscalls_per_msg"] = (per_s / throughput).into();
         }
     }
@@ -292,5 +337,8 @@ mod tests {
         let t = "\n Performance counter stats for process id '7':\n\n         1,234,567      raw_syscalls:sys_enter\n\n       3.001234567 seconds time elapsed\n";
         assert_eq!(parse_perf(t), Some((1_234_567, 3.001234567)));
         assert_eq!(parse_perf("nothing"), None);
+        let idle =
+            "     <not counted>      raw_syscalls:sys_enter\n\n       0.397 seconds time elapsed\n";
+        assert_eq!(parse_perf(idle), Some((0, 0.397)));
     }
 }

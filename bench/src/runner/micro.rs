@@ -9,9 +9,11 @@ use serde_json::{json, Value};
 
 /// Parses `BenchmarkSetReadDeadline-2   1000000   185.3 ns/op` from `go test -bench` output.
 pub fn parse_go_bench(text: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.starts_with("BenchmarkSetReadDeadline"))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("BenchmarkSetReadDeadline"))?;
     let mut it = line.split_whitespace();
-    let ns = it.by_ref().skip(2).next()?;
+    let ns = it.nth(2)?;
     (it.next()? == "ns/op").then_some(())?;
     ns.parse().ok()
 }
@@ -19,7 +21,18 @@ pub fn parse_go_bench(text: &str) -> Option<f64> {
 /// One Go measurement of `iters` deadline resets.
 pub fn go(go_dir: &Path, iters: u64) -> Value {
     let out = Command::new("taskset")
-        .args(["-c", "0", "go", "test", "-run", "^$", "-bench", "SetReadDeadline", "-count", "1"])
+        .args([
+            "-c",
+            "0",
+            "go",
+            "test",
+            "-run",
+            "^$",
+            "-bench",
+            "SetReadDeadline",
+            "-count",
+            "1",
+        ])
         .arg(format!("-benchtime={iters}x"))
         .current_dir(go_dir)
         .stdin(Stdio::null())
@@ -44,7 +57,9 @@ pub fn netpoll(bin: &Path, iters: u64) -> Value {
         .output();
     match out {
         Ok(o) if o.status.success() => match serde_json::from_slice::<Value>(&o.stdout) {
-            Ok(v) if v["ns_per_op"].is_number() => json!({ "ok": true, "ns_per_op": v["ns_per_op"] }),
+            Ok(v) if v["ns_per_op"].is_number() => {
+                json!({ "ok": true, "ns_per_op": v["ns_per_op"] })
+            }
             _ => json!({ "ok": false, "error": "deadline-micro printed no ns_per_op" }),
         },
         Ok(o) => json!({ "ok": false, "error": String::from_utf8_lossy(&o.stderr).to_string() }),

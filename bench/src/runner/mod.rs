@@ -55,21 +55,40 @@ impl Options {
     /// Parses the command line.
     pub fn from_args(mut a: Args) -> Result<Options, String> {
         let smoke = a.flag("smoke");
-        let list = |s: String| s.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>();
+        let list = |s: String| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .collect::<Vec<_>>()
+        };
         let scen: String = a.get("scenario", "all".to_string())?;
         let scenarios = if scen == "all" {
             scenarios::ALL.iter().map(|s| s.to_string()).collect()
         } else {
             let v = list(scen);
             if let Some(bad) = v.iter().find(|s| !scenarios::ALL.contains(&s.as_str())) {
-                return Err(format!("unknown scenario {bad}; known: {}", scenarios::ALL.join(",")));
+                return Err(format!(
+                    "unknown scenario {bad}; known: {}",
+                    scenarios::ALL.join(",")
+                ));
             }
             v
         };
         let scale = if smoke {
-            Scale { warmup: 0.1, duration: 0.3, open_rate: 2000.0, idle_conns: 1000, idle: 0.3 }
+            Scale {
+                warmup: 0.05,
+                duration: 0.2,
+                open_rate: 2000.0,
+                idle_conns: 500,
+                idle: 0.2,
+            }
         } else {
-            Scale { warmup: 0.5, duration: 3.0, open_rate: 5000.0, idle_conns: 15_000, idle: 3.0 }
+            Scale {
+                warmup: 0.5,
+                duration: 3.0,
+                open_rate: 5000.0,
+                idle_conns: 15_000,
+                idle: 3.0,
+            }
         };
         let o = Options {
             smoke,
@@ -96,7 +115,9 @@ impl Options {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Into::into)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Into::into)
 }
 
 fn bin_dir(root: &Path) -> PathBuf {
@@ -131,10 +152,19 @@ fn netpoll_echo_serves(bin: &Path, log_dir: &Path) -> Result<(), String> {
         return Err(format!("{} was not built", p.display()));
     }
     let addr = "127.0.0.1:19999";
-    let argv = [p.display().to_string(), "--addr".into(), addr.into(), "--mode".into(), "async".into()];
+    let argv = [
+        p.display().to_string(),
+        "--addr".into(),
+        addr.into(),
+        "--mode".into(),
+        "async".into(),
+    ];
     let mut c = servers::spawn_pinned(0, &argv, &log_dir.join("netpoll-echo-probe.log"))
         .map_err(|e| e.to_string())?;
-    let ok = crate::proc::wait_listening(addr.parse().map_err(|_| "bad address")?, Duration::from_secs(3));
+    let ok = crate::proc::wait_listening(
+        addr.parse().map_err(|_| "bad address")?,
+        Duration::from_secs(3),
+    );
     let _ = c.kill();
     let _ = c.wait();
     if ok {
@@ -159,8 +189,12 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
     let mut skipped = Vec::new();
     let io = |e: std::io::Error| e.to_string();
     if !o.no_build
-        && !servers::build(root, "cargo", &["build", "--release", "-p", "netpoll-bench", "--bins"])
-            .map_err(io)?
+        && !servers::build(
+            root,
+            "cargo",
+            &["build", "--release", "-p", "netpoll-bench", "--bins"],
+        )
+        .map_err(io)?
     {
         return Err("building netpoll-bench failed".into());
     }
@@ -170,8 +204,12 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
         skipped.push("go: the `go` command is not installed (apt-get install golang-go)".into());
         None
     } else if !o.no_build
-        && !servers::build(&go_dir, "go", &["build", "-o", &go_echo.display().to_string(), "."])
-            .map_err(io)?
+        && !servers::build(
+            &go_dir,
+            "go",
+            &["build", "-o", &go_echo.display().to_string(), "."],
+        )
+        .map_err(io)?
     {
         skipped.push("go: `go build` of bench/go failed".into());
         None
@@ -182,8 +220,19 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
         None
     };
     let np_built = o.no_build
-        || servers::build(root, "cargo", &["build", "--release", "-p", "netpoll-std", "--bin", "netpoll-echo"])
-            .map_err(io)?;
+        || servers::build(
+            root,
+            "cargo",
+            &[
+                "build",
+                "--release",
+                "-p",
+                "netpoll-std",
+                "--bin",
+                "netpoll-echo",
+            ],
+        )
+        .map_err(io)?;
     let np = match (np_built, netpoll_echo_serves(&bin, &log_dir)) {
         (false, _) => {
             skipped.push("netpoll-async, netpoll-blocking: netpoll-echo does not build".into());
@@ -199,7 +248,16 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
         || servers::build(
             root,
             "cargo",
-            &["build", "--release", "-p", "netpoll-bench", "--features", "netpoll", "--bin", "deadline-micro"],
+            &[
+                "build",
+                "--release",
+                "-p",
+                "netpoll-bench",
+                "--features",
+                "netpoll",
+                "--bin",
+                "deadline-micro",
+            ],
         )
         .map_err(io)?;
     let dm = bin.join("deadline-micro");
@@ -214,7 +272,9 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
     }
     let perf = measure::perf_works();
     if !perf {
-        skipped.push("syscall counts: `perf stat -e raw_syscalls:sys_enter` does not work here".into());
+        skipped.push(
+            "syscall counts: `perf stat -e raw_syscalls:sys_enter` does not work here".into(),
+        );
     }
     let callgrind = callgrind::available();
     if !callgrind {
@@ -222,14 +282,22 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
     }
     let loadgen = bin.join("loadgen");
     if !loadgen.exists() {
-        return Err(format!("{} is missing (run without --no-build)", loadgen.display()));
+        return Err(format!(
+            "{} is missing (run without --no-build)",
+            loadgen.display()
+        ));
     }
     Ok(Setup {
         specs,
         skipped,
         go_dir: have_go.then_some(go_dir),
         deadline_micro,
-        ctx: Ctx { loadgen, log_dir, perf, port: 20_000 },
+        ctx: Ctx {
+            loadgen,
+            log_dir,
+            perf,
+            port: 20_000,
+        },
         callgrind,
     })
 }
@@ -248,7 +316,11 @@ fn progress(v: &Value) {
             v["metrics"]["syscalls_per_msg"].as_f64().map_or("-".into(), |x| format!("{x:.2}")),
         );
     } else {
-        eprintln!("  {:<24} FAILED: {}", v["server"].as_str().unwrap_or("?"), v["error"]);
+        eprintln!(
+            "  {:<24} FAILED: {}",
+            v["server"].as_str().unwrap_or("?"),
+            v["error"]
+        );
     }
 }
 
@@ -279,7 +351,8 @@ pub fn run(o: &Options) -> Result<bool, String> {
         eprintln!("runner: SKIPPED {m}");
     }
     let raw_path = out.join("runs.jsonl");
-    let mut raw = std::fs::File::create(&raw_path).map_err(|e| format!("{}: {e}", raw_path.display()))?;
+    let mut raw =
+        std::fs::File::create(&raw_path).map_err(|e| format!("{}: {e}", raw_path.display()))?;
     let mut records: Vec<Value> = Vec::new();
     let mut record = |v: Value, records: &mut Vec<Value>| {
         let _ = writeln!(raw, "{v}");
@@ -291,12 +364,24 @@ pub fn run(o: &Options) -> Result<bool, String> {
         .filter(|sc| wanted(sc.id))
         .collect();
     for sc in &scen {
-        eprintln!("runner: {} ({} servers x {} iterations)", sc.title, sc.entries.len(), o.iterations);
+        eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
+        eprintln!(
+            "runner: {} ({} servers x {} iterations)",
+            sc.title,
+            sc.entries.len(),
+            o.iterations
+        );
         for it in 0..o.iterations {
             for e in &sc.entries {
                 let v = measure::run_one(
                     &mut s.ctx,
-                    &Run { scenario: sc.id, entry: e, load: &sc.load, perf_window: sc.perf_window, iteration: it },
+                    &Run {
+                        scenario: sc.id,
+                        entry: e,
+                        load: &sc.load,
+                        perf_window: sc.perf_window,
+                        iteration: it,
+                    },
                 );
                 progress(&v);
                 record(v, &mut records);
@@ -304,6 +389,7 @@ pub fn run(o: &Options) -> Result<bool, String> {
         }
     }
     if wanted("S4m") {
+        eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
         eprintln!("runner: S4m deadline-reset micro-benchmark");
         let iters = if o.smoke { 20_000 } else { 2_000_000 };
         for it in 0..o.iterations {
@@ -326,11 +412,22 @@ pub fn run(o: &Options) -> Result<bool, String> {
         }
     }
     let cg_plan = if o.smoke {
-        callgrind::Plan { conns: 10, size: 64, k1: 20, k2: 60 }
+        callgrind::Plan {
+            conns: 10,
+            size: 64,
+            k1: 10,
+            k2: 30,
+        }
     } else {
-        callgrind::Plan { conns: 100, size: 64, k1: 200, k2: 1000 }
+        callgrind::Plan {
+            conns: 100,
+            size: 64,
+            k1: 200,
+            k2: 1000,
+        }
     };
     if wanted("CG") && s.callgrind {
+        eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
         eprintln!("runner: CG instructions per message under callgrind");
         let mut entries: Vec<Entry> = Vec::new();
         for spec in &s.specs {
@@ -344,30 +441,59 @@ pub fn run(o: &Options) -> Result<bool, String> {
         }
         for e in &entries {
             let v = callgrind::measure(&mut s.ctx, e, &cg_plan);
-            eprintln!("  {:<24} {}", e.label, if v["ok"] == true { v["result"]["ir_per_msg"].to_string() } else { v["error"].to_string() });
+            eprintln!(
+                "  {:<24} {}",
+                e.label,
+                if v["ok"] == true {
+                    v["result"]["ir_per_msg"].to_string()
+                } else {
+                    v["error"].to_string()
+                }
+            );
             record(v, &mut records);
         }
     }
     let header = report::Header {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         stamp,
-        commit: sh("git", &["-C", &root.display().to_string(), "rev-parse", "--short", "HEAD"]),
+        commit: sh(
+            "git",
+            &[
+                "-C",
+                &root.display().to_string(),
+                "rev-parse",
+                "--short",
+                "HEAD",
+            ],
+        ),
         kernel: sh("uname", &["-r"]),
         cpu: std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            })
             .unwrap_or_default(),
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         go: sh("go", &["version"]),
         rustc: sh("rustc", &["--version"]),
         iterations: o.iterations,
-        raw: raw_path.strip_prefix(&root).unwrap_or(&raw_path).display().to_string(),
+        raw: raw_path
+            .strip_prefix(&root)
+            .unwrap_or(&raw_path)
+            .display()
+            .to_string(),
         skipped: s.skipped.clone(),
         elapsed_s: started.elapsed().as_secs_f64(),
         cg: cg_plan,
     };
     report::write(&report_path, &header, &scen, &records).map_err(|e| format!("report: {e}"))?;
-    eprintln!("runner: raw results in {}, report in {}", raw_path.display(), report_path.display());
+    eprintln!(
+        "runner: raw results in {}, report in {}",
+        raw_path.display(),
+        report_path.display()
+    );
     let failed = records.iter().filter(|r| r["ok"] != true).count();
     if failed > 0 {
         eprintln!("runner: {failed} runs FAILED");

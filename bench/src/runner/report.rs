@@ -51,14 +51,15 @@ fn ok_runs<'a>(records: &'a [Value], scenario: &str, server: &str) -> Vec<&'a Va
 }
 
 fn values(records: &[Value], scenario: &str, server: &str, get: Get) -> Vec<f64> {
-    ok_runs(records, scenario, server).into_iter().filter_map(get).collect()
+    ok_runs(records, scenario, server)
+        .into_iter()
+        .filter_map(get)
+        .collect()
 }
 
 fn num(v: f64) -> String {
     let a = v.abs();
-    if a >= 1e5 {
-        format!("{:.0}", v)
-    } else if a >= 100.0 {
+    if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
@@ -112,7 +113,9 @@ fn labels(records: &[Value], scenario: &str) -> Vec<String> {
 
 /// Per-iteration throughput lost by `label` (`x+deadline`) against `x`, in percent.
 fn loss(records: &[Value], scenario: &str, label: &str) -> Vec<f64> {
-    let Some(base) = label.strip_suffix("+deadline") else { return Vec::new() };
+    let Some(base) = label.strip_suffix("+deadline") else {
+        return Vec::new();
+    };
     let with = ok_runs(records, scenario, label);
     let without = ok_runs(records, scenario, base);
     with.iter()
@@ -129,7 +132,10 @@ fn panel(records: &[Value], scenario: &str, title: &str, lower: bool, get: Get) 
         lower_is_better: lower,
         rows: labels(records, scenario)
             .into_iter()
-            .map(|l| Row { values: values(records, scenario, &l, get), label: l })
+            .map(|l| Row {
+                values: values(records, scenario, &l, get),
+                label: l,
+            })
             .collect(),
     }
 }
@@ -145,8 +151,20 @@ fn table(md: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
 
 fn load_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel> {
     let deadline = sc.kind == Kind::Deadline;
-    let mut head = vec!["server", "runs", "msg/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/msg",
-        "syscalls/msg", "fairness max/min", "fairness p90/p10", "VmHWM MiB", "threads"];
+    let mut head = vec![
+        "server",
+        "runs",
+        "msg/s",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "CPU µs/msg",
+        "syscalls/msg",
+        "fairness max/min",
+        "fairness p90/p10",
+        "VmHWM MiB",
+        "threads",
+    ];
     if deadline {
         head.push("throughput loss %");
     }
@@ -154,10 +172,20 @@ fn load_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
         .iter()
         .map(|l| {
             let g = |f: Get| values(records, sc.id, l, f);
-            let mut row = vec![l.clone(), ok_runs(records, sc.id, l).len().to_string(),
-                spread(&g(THROUGHPUT)), spread(&g(P50)), spread(&g(P99)), median(&g(P999)),
-                spread(&g(CPU_MSG)), spread(&g(SYS_MSG)), median(&g(FAIR_MM)), median(&g(FAIR_P)),
-                median(&g(HWM_MIB)), median(&g(THREADS))];
+            let mut row = vec![
+                l.clone(),
+                ok_runs(records, sc.id, l).len().to_string(),
+                spread(&g(THROUGHPUT)),
+                spread(&g(P50)),
+                spread(&g(P99)),
+                median(&g(P999)),
+                spread(&g(CPU_MSG)),
+                spread(&g(SYS_MSG)),
+                median(&g(FAIR_MM)),
+                median(&g(FAIR_P)),
+                median(&g(HWM_MIB)),
+                median(&g(THREADS)),
+            ];
             if deadline {
                 row.push(spread(&loss(records, sc.id, l)));
             }
@@ -174,15 +202,32 @@ fn load_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
 }
 
 fn hold_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel> {
-    let head = ["server", "runs", "connect s", "memory/conn B", "VmHWM MiB", "active p99 µs",
-        "CPU % (active window)", "idle CPU %", "idle syscalls/s"];
+    let head = [
+        "server",
+        "runs",
+        "connect s",
+        "memory/conn B",
+        "VmHWM MiB",
+        "active p99 µs",
+        "CPU % (active window)",
+        "idle CPU %",
+        "idle syscalls/s",
+    ];
     let rows = labels(records, sc.id)
         .iter()
         .map(|l| {
             let g = |f: Get| values(records, sc.id, l, f);
-            vec![l.clone(), ok_runs(records, sc.id, l).len().to_string(), median(&g(CONNECT)),
-                spread(&g(MEM_CONN)), median(&g(HWM_MIB)), spread(&g(P99)), median(&g(CPU_PCT)),
-                spread(&g(IDLE_CPU_PCT)), spread(&g(IDLE_SYS))]
+            vec![
+                l.clone(),
+                ok_runs(records, sc.id, l).len().to_string(),
+                median(&g(CONNECT)),
+                spread(&g(MEM_CONN)),
+                median(&g(HWM_MIB)),
+                spread(&g(P99)),
+                median(&g(CPU_PCT)),
+                spread(&g(IDLE_CPU_PCT)),
+                spread(&g(IDLE_SYS)),
+            ]
         })
         .collect();
     table(md, &head, rows);
@@ -194,17 +239,32 @@ fn hold_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
 }
 
 fn failures(md: &mut String, records: &[Value], scenario: &str) {
-    for r in records.iter().filter(|r| r["scenario"] == scenario && r["ok"] != true) {
-        let _ = writeln!(md, "- FAILED: {} iteration {}: {}", r["server"], r["iteration"], r["error"]);
+    for r in records
+        .iter()
+        .filter(|r| r["scenario"] == scenario && r["ok"] != true)
+    {
+        let _ = writeln!(
+            md,
+            "- FAILED: {} iteration {}: {}",
+            r["server"], r["iteration"], r["error"]
+        );
     }
 }
 
-fn svg(dir: &Path, md: &mut String, id: &str, title: &str, panels: &[Panel]) -> std::io::Result<()> {
+fn svg(
+    dir: &Path,
+    md: &mut String,
+    id: &str,
+    title: &str,
+    panels: &[Panel],
+) -> std::io::Result<()> {
     if panels.iter().all(|p| p.rows.is_empty()) {
         return Ok(());
     }
     std::fs::write(dir.join(format!("{id}.svg")), chart::render(title, panels))?;
-    let folder = dir.file_name().map_or(String::new(), |f| f.to_string_lossy().into());
+    let folder = dir
+        .file_name()
+        .map_or(String::new(), |f| f.to_string_lossy().into());
     let _ = writeln!(md, "![{id} chart]({folder}/{id}.svg)\n");
     Ok(())
 }
@@ -221,16 +281,30 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
          Do not edit by hand: rerun the suite.\n",
         h.command, h.raw, h.iterations
     );
-    let _ = writeln!(md, "- run: {} at commit {}, {:.0} s", h.stamp, h.commit, h.elapsed_s);
-    let _ = writeln!(md, "- machine: {} core(s), {}, Linux {}", h.cores, h.cpu, h.kernel);
-    let _ = writeln!(md, "- {}; {}", h.rustc, if h.go.is_empty() { "no Go" } else { &h.go });
+    let _ = writeln!(
+        md,
+        "- run: {} at commit {}, {:.0} s",
+        h.stamp, h.commit, h.elapsed_s
+    );
+    let _ = writeln!(
+        md,
+        "- machine: {} core(s), {}, Linux {}",
+        h.cores, h.cpu, h.kernel
+    );
+    let _ = writeln!(
+        md,
+        "- {}; {}",
+        h.rustc,
+        if h.go.is_empty() { "no Go" } else { &h.go }
+    );
     md.push_str(
         "- method: each run starts a fresh server pinned to core 0 (`taskset -c 0`) and the load \
          generator (`loadgen`) pinned to core 1. After the warm-up the runner samples the \
          server's user+system CPU (`/proc/<pid>/stat`) at the start and end of the measurement \
-         window and counts its syscalls over that window with `perf stat -e \
-         raw_syscalls:sys_enter -p <pid>`; syscalls per message = (syscalls per second during \
-         the perf window) / (messages per second). VmHWM is the server's peak RSS. Latency is in \
+         window. Syscalls are counted with `perf stat -e raw_syscalls:sys_enter -p <pid>`, attached \
+         when all connections are up and stopped at the end of the window (it needs part of the \
+         warm-up to start counting); syscalls per message = (syscalls per second over perf's \
+         own elapsed time) / (messages per second in the window). VmHWM is the server's peak RSS. Latency is in \
          microseconds from the send (open loop: from the scheduled send) to the full echo. Cells \
          read `median [min-max]` over the runs.\n",
     );
@@ -244,7 +318,11 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
     md.push('\n');
     for sc in scen {
         let _ = writeln!(md, "## {}\n\n{}\n", sc.title, sc.what);
-        let _ = writeln!(md, "Load: `loadgen --addr ADDR {}`. Servers:\n", sc.load.join(" "));
+        let _ = writeln!(
+            md,
+            "Load: `loadgen --addr ADDR {}`. Servers:\n",
+            sc.load.join(" ")
+        );
         for e in &sc.entries {
             let _ = writeln!(md, "- {}: `{}`", e.label, e.shown());
         }
@@ -271,7 +349,13 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
         table(&mut md, &["implementation", "ns per reset"], rows);
         failures(&mut md, records, "S4m");
         let p = panel(records, "S4m", "ns per deadline reset", true, NS_OP);
-        svg(&dir, &mut md, "S4m", "S4 micro-benchmark: deadline reset", &[p])?;
+        svg(
+            &dir,
+            &mut md,
+            "S4m",
+            "S4 micro-benchmark: deadline reset",
+            &[p],
+        )?;
     }
     if records.iter().any(|r| r["scenario"] == "CG") {
         let _ = writeln!(
@@ -302,7 +386,13 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
         table(&mut md, &["server", "Ir per message", "vs tokio-ct"], rows);
         failures(&mut md, records, "CG");
         let p = panel(records, "CG", "instructions per message", true, IR_MSG);
-        svg(&dir, &mut md, "CG", "User-space instructions per echoed message", &[p])?;
+        svg(
+            &dir,
+            &mut md,
+            "CG",
+            "User-space instructions per echoed message",
+            &[p],
+        )?;
     }
     std::fs::write(path, md)
 }

@@ -52,7 +52,12 @@ pub const ALL: &[&str] = &["S1", "S2", "S3c", "S3o", "S4", "S4m", "S5", "CG"];
 
 fn args(v: &[&str], sc: &Scale) -> Vec<String> {
     let mut a: Vec<String> = v.iter().map(|s| s.to_string()).collect();
-    a.extend(["--warmup".into(), sc.warmup.to_string(), "--duration".into(), sc.duration.to_string()]);
+    a.extend([
+        "--warmup".into(),
+        sc.warmup.to_string(),
+        "--duration".into(),
+        sc.duration.to_string(),
+    ]);
     a
 }
 
@@ -64,9 +69,13 @@ pub fn load_scenarios(specs: &[ServerSpec], sc: &Scale) -> Vec<Scenario> {
         both.push(Entry::plain(s));
         both.extend(Entry::with_deadline(s));
     }
-    let idle: Vec<Entry> =
-        specs.iter().filter(|s| s.idle_scale).filter_map(Entry::with_deadline).collect();
-    let measure = ("measure-start", "measure-end");
+    let idle: Vec<Entry> = specs
+        .iter()
+        .filter(|s| s.idle_scale)
+        .filter_map(Entry::with_deadline)
+        .collect();
+    // perf starts at `connected` and counts through the warm-up: see `measure::start_perf`.
+    let measure = ("connected", "measure-end");
     vec![
         Scenario {
             id: "S1",
@@ -80,7 +89,8 @@ pub fn load_scenarios(specs: &[ServerSpec], sc: &Scale) -> Vec<Scenario> {
         Scenario {
             id: "S2",
             title: "S2: 100 connections, 64 B, closed loop",
-            what: "Cost per message. Targets: syscalls per message at most tokio's; server CPU per \
+            what:
+                "Cost per message. Targets: syscalls per message at most tokio's; server CPU per \
                    message at most 0.95x tokio's and 0.8x Go's; throughput at least tokio's and \
                    1.15x Go's.",
             load: args(&["--mode", "closed", "--conns", "100", "--size", "64"], sc),
@@ -105,8 +115,16 @@ pub fn load_scenarios(specs: &[ServerSpec], sc: &Scale) -> Vec<Scenario> {
             what: "Tail latency at a fixed offered rate (latency counted from each message's \
                    scheduled send time). Targets as S3 closed.",
             load: args(
-                &["--mode", "open", "--conns", "1000", "--size", "1024", "--rate",
-                  &sc.open_rate.to_string()],
+                &[
+                    "--mode",
+                    "open",
+                    "--conns",
+                    "1000",
+                    "--size",
+                    "1024",
+                    "--rate",
+                    &sc.open_rate.to_string(),
+                ],
                 sc,
             ),
             entries: plain,
@@ -136,8 +154,18 @@ pub fn load_scenarios(specs: &[ServerSpec], sc: &Scale) -> Vec<Scenario> {
                    zero). Thread-per-connection servers are left out.",
             load: {
                 let mut a = args(
-                    &["--mode", "hold", "--conns", &sc.idle_conns.to_string(), "--size", "64",
-                      "--active", "0.01", "--interval-ms", "100"],
+                    &[
+                        "--mode",
+                        "hold",
+                        "--conns",
+                        &sc.idle_conns.to_string(),
+                        "--size",
+                        "64",
+                        "--active",
+                        "0.01",
+                        "--interval-ms",
+                        "100",
+                    ],
                     sc,
                 );
                 a.extend(["--idle".into(), sc.idle.to_string()]);

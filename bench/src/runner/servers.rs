@@ -33,13 +33,21 @@ pub struct Entry {
 impl Entry {
     /// `spec` without deadlines.
     pub fn plain(spec: &ServerSpec) -> Entry {
-        Entry { label: spec.name.to_string(), spec: spec.clone(), deadline: false }
+        Entry {
+            label: spec.name.to_string(),
+            spec: spec.clone(),
+            deadline: false,
+        }
     }
 
     /// `spec` with deadlines, if it supports them.
     pub fn with_deadline(spec: &ServerSpec) -> Option<Entry> {
         spec.deadline_args.as_ref()?;
-        Some(Entry { label: format!("{}+deadline", spec.name), spec: spec.clone(), deadline: true })
+        Some(Entry {
+            label: format!("{}+deadline", spec.name),
+            spec: spec.clone(),
+            deadline: true,
+        })
     }
 
     /// Full argument vector (program first) for listening on `addr`.
@@ -55,14 +63,21 @@ impl Entry {
     /// The command line as shown in reports (program by file name).
     pub fn shown(&self) -> String {
         let mut v = self.argv("ADDR");
-        v[0] = self.spec.program.file_name().map_or(v[0].clone(), |f| f.to_string_lossy().into());
+        v[0] = self
+            .spec
+            .program
+            .file_name()
+            .map_or(v[0].clone(), |f| f.to_string_lossy().into());
         v.join(" ")
     }
 }
 
 /// Starts `argv` pinned to CPU `core` with `taskset`, output appended to `log`.
 pub fn spawn_pinned(core: u32, argv: &[String], log: &Path) -> std::io::Result<Child> {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let err = out.try_clone()?;
     Command::new("taskset")
         .arg("-c")
@@ -77,7 +92,10 @@ pub fn spawn_pinned(core: u32, argv: &[String], log: &Path) -> std::io::Result<C
 /// Runs a build command, printing it; `Ok(false)` when it fails (the caller decides if fatal).
 pub fn build(root: &Path, program: &str, args: &[&str]) -> std::io::Result<bool> {
     eprintln!("runner: build: {program} {}", args.join(" "));
-    let st = Command::new(program).args(args).current_dir(root).status()?;
+    let st = Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .status()?;
     Ok(st.success())
 }
 
