@@ -56,6 +56,7 @@ struct Plan {
     spurious_returns: AtomicU64,
     storm_events: AtomicU64,
     stale_events: AtomicU64,
+    stale_on_reused: AtomicU64,
     accept_failures: AtomicU64,
 }
 
@@ -71,6 +72,10 @@ pub struct Injected {
     pub storm_events: u64,
     /// Events delivered with the token of a deregistered descriptor.
     pub stale_events: u64,
+    /// Those of them whose slot was open again, under a newer generation, when delivered:
+    /// the core must count each as stale. (An event for a slot still closed carries the
+    /// slot's current generation, and the core applies it to the closed slot, harmlessly.)
+    pub stale_on_reused: u64,
     /// Accepts failed on purpose.
     pub accept_failures: u64,
 }
@@ -144,6 +149,7 @@ impl FaultPlan {
             spurious_returns: p.spurious_returns.load(Ordering::Relaxed),
             storm_events: p.storm_events.load(Ordering::Relaxed),
             stale_events: p.stale_events.load(Ordering::Relaxed),
+            stale_on_reused: p.stale_on_reused.load(Ordering::Relaxed),
             accept_failures: p.accept_failures.load(Ordering::Relaxed),
         }
     }
@@ -245,7 +251,11 @@ impl Poller for Faulty {
         }
         if p.stale.load(Ordering::Relaxed) {
             let dead: Vec<u64> = lock(&p.dead).iter().copied().collect();
+            let reused: HashSet<u32> = lock(&p.live).iter().map(|&t| Token(t).index()).collect();
             for t in dead {
+                if reused.contains(&Token(t).index()) {
+                    p.stale_on_reused.fetch_add(2, Ordering::Relaxed);
+                }
                 for readiness in [Readiness::BOTH, Readiness::ERROR] {
                     on_event(Event {
                         token: Token(t),
