@@ -23,7 +23,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 
@@ -46,7 +46,14 @@ pub(crate) struct Inner<S: AsFd + 'static> {
     write_lock: Mutex<()>,
     /// Whether an async wait in each direction is counted in `async_pending_now`.
     pending: [AtomicBool; 2],
+    /// Stream reads only: `DRAINED` after a read that returned fewer bytes than asked for
+    /// (the receive queue was empty then), `DRAINED_ARMED` once the backend is armed for the
+    /// wait that follows. Any other read-side operation clears it (see `read_stream`).
+    drained: AtomicU8,
 }
+
+const DRAINED: u8 = 1;
+const DRAINED_ARMED: u8 = 2;
 
 /// A registered socket. Dropping it deregisters and closes the descriptor.
 pub(crate) struct PollFd<S: AsFd + 'static> {
@@ -75,6 +82,7 @@ impl<S: AsFd + 'static> PollFd<S> {
                 read_lock: Mutex::new(()),
                 write_lock: Mutex::new(()),
                 pending: [AtomicBool::new(false), AtomicBool::new(false)],
+                drained: AtomicU8::new(0),
             }),
         })
     }
@@ -176,6 +184,17 @@ impl<S: AsFd + 'static> PollFd<S> {
             Mode::Write => &self.inner.write_lock,
         };
         let _turn = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.blocking_locked(mode, &mut op)
+    }
+
+    fn blocking_locked<T>(
+        &self,
+        mode: Mode,
+        op: &mut impl FnMut(&S) -> io::Result<T>,
+    ) -> io::Result<T> {
+        if mode == Mode::Read {
+            self.undrain();
+        }
         loop {
             self.prepare(mode)?;
             match op(&self.inner.io) {
@@ -197,6 +216,9 @@ impl<S: AsFd + 'static> PollFd<S> {
         mut op: impl FnMut(&S) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         self.unpend(mode);
+        if mode == Mode::Read {
+            self.undrain();
+        }
         loop {
             if let Err(e) = self.prepare(mode) {
                 return Poll::Ready(Err(e));
@@ -213,11 +235,7 @@ impl<S: AsFd + 'static> PollFd<S> {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e, mode))),
                 Poll::Pending => {
-                    let c = &self.shared().counters;
-                    c.async_parks.fetch_add(1, Ordering::Relaxed);
-                    if !self.inner.pending[idx(mode)].swap(true, Ordering::Relaxed) {
-                        c.async_pending_now.fetch_add(1, Ordering::Relaxed);
-                    }
+                    self.count_pending(mode);
                     return Poll::Pending;
                 }
             }
@@ -226,6 +244,112 @@ impl<S: AsFd + 'static> PollFd<S> {
 
     fn unpend(&self, mode: Mode) {
         self.inner.unpend(mode);
+    }
+
+    fn undrain(&self) {
+        if self.inner.drained.load(Ordering::Relaxed) != 0 {
+            self.inner.drained.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// After a short stream read, the next read would almost surely say `EAGAIN`: skip that
+    /// syscall and wait for a readiness edge first (tokio does the same).
+    ///
+    /// Why no data can be lost: the short read ran after a `prepare`, and the core keeps every
+    /// edge that arrives after a `prepare` until the next one. So data that arrived after the
+    /// short read (or during it) left an edge that `poll_wait` consumes at once, and only then
+    /// do we `prepare` and read. Doing `prepare` before this wait would forget that edge.
+    fn read_stream_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let state = self.inner.drained.load(Ordering::Relaxed);
+        if state == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if state == DRAINED {
+            if let Err(e) = self.arm(Mode::Read) {
+                self.inner.drained.store(0, Ordering::Relaxed);
+                return Poll::Ready(Err(e));
+            }
+            self.inner.drained.store(DRAINED_ARMED, Ordering::Relaxed);
+        }
+        match self
+            .shared()
+            .np
+            .poll_wait(self.inner.handle, Mode::Read, cx)
+        {
+            Poll::Ready(r) => {
+                self.inner.drained.store(0, Ordering::Relaxed);
+                Poll::Ready(r.map_err(|e| self.fail(e, Mode::Read)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn note_read(&self, r: &io::Result<usize>, cap: usize) {
+        if let Ok(n) = r {
+            if *n > 0 && *n < cap {
+                self.inner.drained.store(DRAINED, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A stream read of at most `cap` bytes (async): [`poll_io`](Self::poll_io), but after
+    /// a short read the next one waits for an edge before its syscall.
+    pub(crate) fn poll_read_stream(
+        &self,
+        cx: &mut Context<'_>,
+        cap: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        if self.inner.drained.load(Ordering::Relaxed) != 0 {
+            self.unpend(Mode::Read);
+            match self.read_stream_wait(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    self.count_pending(Mode::Read);
+                    return Poll::Pending;
+                }
+            }
+        }
+        let r = self.poll_io(cx, Mode::Read, op);
+        if let Poll::Ready(r) = &r {
+            self.note_read(r, cap);
+        }
+        r
+    }
+
+    /// A stream read of at most `cap` bytes (blocking): as
+    /// [`poll_read_stream`](Self::poll_read_stream), parking the thread.
+    pub(crate) fn blocking_read_stream(
+        &self,
+        cap: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let _turn = self
+            .inner
+            .read_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = self.inner.drained.load(Ordering::Relaxed);
+        if state != 0 {
+            self.inner.drained.store(0, Ordering::Relaxed);
+            if state == DRAINED {
+                self.arm(Mode::Read)?;
+            }
+            park::wait(self.shared(), self.inner.handle, Mode::Read)
+                .map_err(|e| self.fail(e, Mode::Read))?;
+        }
+        let r = self.blocking_locked(Mode::Read, &mut op);
+        self.note_read(&r, cap);
+        r
+    }
+
+    fn count_pending(&self, mode: Mode) {
+        let c = &self.shared().counters;
+        c.async_parks.fetch_add(1, Ordering::Relaxed);
+        if !self.inner.pending[idx(mode)].swap(true, Ordering::Relaxed) {
+            c.async_pending_now.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -91,9 +91,9 @@ macro_rules! stream_io {
                 if buf.is_empty() {
                     return self.fd.check_open().map(|()| 0);
                 }
-                self.fd.blocking(netpoll_core::Mode::Read, |s| {
-                    std::io::Read::read(&mut &*s, buf)
-                })
+                let cap = buf.len();
+                self.fd
+                    .blocking_read_stream(cap, |s| std::io::Read::read(&mut &*s, buf))
             }
             fn read_vectored(
                 &mut self,
@@ -102,9 +102,9 @@ macro_rules! stream_io {
                 if bufs.iter().all(|b| b.is_empty()) {
                     return self.fd.check_open().map(|()| 0);
                 }
-                self.fd.blocking(netpoll_core::Mode::Read, |s| {
-                    std::io::Read::read_vectored(&mut &*s, bufs)
-                })
+                let cap = bufs.iter().map(|b| b.len()).sum();
+                self.fd
+                    .blocking_read_stream(cap, |s| std::io::Read::read_vectored(&mut &*s, bufs))
             }
         }
 
@@ -157,9 +157,9 @@ macro_rules! stream_io {
                 if buf.is_empty() {
                     return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
                 }
-                self.fd.poll_io(cx, netpoll_core::Mode::Read, |s| {
-                    std::io::Read::read(&mut &*s, buf)
-                })
+                let cap = buf.len();
+                self.fd
+                    .poll_read_stream(cx, cap, |s| std::io::Read::read(&mut &*s, buf))
             }
             fn poll_read_vectored(
                 self: std::pin::Pin<&mut Self>,
@@ -169,9 +169,9 @@ macro_rules! stream_io {
                 if bufs.iter().all(|b| b.is_empty()) {
                     return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
                 }
-                self.fd.poll_io(cx, netpoll_core::Mode::Read, |s| {
-                    std::io::Read::read_vectored(&mut &*s, bufs)
-                })
+                let cap = bufs.iter().map(|b| b.len()).sum();
+                self.fd
+                    .poll_read_stream(cx, cap, |s| std::io::Read::read_vectored(&mut &*s, bufs))
             }
         }
 
