@@ -1,0 +1,288 @@
+//! Close races across the std adapter, by bounded repetition (the core's side of the same
+//! races is model-checked with loom in `core/tests/loom.rs`): close while a reader and a
+//! writer are blocked, close racing a readiness event, close racing a deadline, and a new
+//! socket on the same descriptor number (and pool slot) right after a close.
+//!
+//! Each test runs `NETPOLL_RACE_ITERS` iterations (default 2,000) per backend, each bounded
+//! by a generous limit, and counts which way every race went; both ways must have been seen
+//! where the timing allows it, and the pool must be empty at the end.
+
+mod reliability;
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use netpoll_std::{is_closed, is_timeout, BackendKind, Runtime, TcpListener, TcpStream};
+use reliability::{fill, small_buffers, Rng, LIMIT};
+
+fn iterations() -> usize {
+    std::env::var("NETPOLL_RACE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn runtime(kind: BackendKind) -> Runtime {
+    Runtime::builder()
+        .backend(kind)
+        .capacity(64)
+        .build()
+        .expect("runtime")
+}
+
+/// Connect to `l` and accept: (client, server side).
+fn pair(rt: &Runtime, l: &TcpListener) -> (TcpStream, TcpStream) {
+    let c = TcpStream::connect_in(rt, l.local_addr().expect("addr")).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (c, s)
+}
+
+/// Wait, spinning, until `n` threads are parked in `rt` (bounded).
+fn parked(rt: &Runtime, n: usize) {
+    let start = Instant::now();
+    while rt.stats().parked_now != n {
+        assert!(start.elapsed() < LIMIT, "{n} waiters never parked");
+        thread::yield_now();
+    }
+}
+
+/// Receive a waiter's result within [`LIMIT`].
+fn outcome<T>(what: &str, rx: &mpsc::Receiver<T>) -> T {
+    match rx.recv_timeout(LIMIT) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: no result within {LIMIT:?} (lost wake-up?)"),
+    }
+}
+
+fn check_pool_empty(rt: &Runtime, kind: BackendKind) {
+    let s = rt.stats();
+    assert_eq!(s.open, 0, "{kind}: descriptors leaked: {s:?}");
+    assert_eq!(s.parked_now, 0, "{kind}: a waiter left parked: {s:?}");
+}
+
+#[test]
+fn close_while_a_reader_and_a_writer_are_blocked() {
+    let mut rng = Rng::new(reliability::seed("close_while_blocked"));
+    for kind in BackendKind::all() {
+        let rt = runtime(kind);
+        let l = TcpListener::bind_in(&rt, "127.0.0.1:0").expect("bind");
+        // [closed error, EOF or EPIPE from inside the syscall]
+        let mut seen = [0usize; 2];
+        for i in 0..iterations() {
+            let (c, s) = pair(&rt, &l);
+            small_buffers(&c);
+            small_buffers(&s);
+            fill(&c);
+            let c = Arc::new(c);
+            let (tx, rx) = mpsc::channel();
+            let reader = {
+                let (c, tx) = (c.clone(), tx.clone());
+                thread::spawn(move || {
+                    let r = (&*c).read(&mut [0u8; 64]);
+                    let _ = tx.send(("read", r.map(|n| n == 0)));
+                })
+            };
+            let writer = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    let r = (&*c).write_all(&[3u8; 64 * 1024]);
+                    let _ = tx.send(("write", r.map(|()| false)));
+                })
+            };
+            // Close after both parked (strict outcome), or at a random moment while they start.
+            let strict = i % 2 == 0;
+            if strict {
+                parked(&rt, 2);
+            } else {
+                for _ in 0..rng.range(0, 2000) {
+                    std::hint::spin_loop();
+                }
+            }
+            c.close().expect("close");
+            for _ in 0..2 {
+                let (op, r) = outcome(&format!("{kind} iteration {i}"), &rx);
+                match r {
+                    Err(e) if is_closed(&e) => seen[0] += 1,
+                    // Inside the syscall when the close's shutdown landed.
+                    Ok(true) if !strict && op == "read" => seen[1] += 1,
+                    Err(e) if !strict && op == "write" && e.kind() == io::ErrorKind::BrokenPipe => {
+                        seen[1] += 1
+                    }
+                    other => panic!("{kind} iteration {i}: {op} after close: {other:?}"),
+                }
+            }
+            reliability::join("reader", reader);
+            reliability::join("writer", writer);
+            drop((c, s));
+        }
+        eprintln!("{kind}: closed error {}, EOF/EPIPE {}", seen[0], seen[1]);
+        drop(l);
+        check_pool_empty(&rt, kind);
+    }
+}
+
+#[test]
+fn close_racing_a_readiness_event() {
+    for kind in BackendKind::all() {
+        let rt = runtime(kind);
+        let l = TcpListener::bind_in(&rt, "127.0.0.1:0").expect("bind");
+        // [got the data, closed error, EOF]
+        let mut seen = [0usize; 3];
+        for i in 0..iterations() {
+            let (c, s) = pair(&rt, &l);
+            let s = Arc::new(s);
+            let (tx, rx) = mpsc::channel();
+            let reader = {
+                let s = s.clone();
+                thread::spawn(move || {
+                    let mut b = [0u8; 1];
+                    let _ = tx.send((&*s).read(&mut b).map(|n| (n, b[0])));
+                })
+            };
+            parked(&rt, 1);
+            let go = Arc::new(Barrier::new(2));
+            let sender = {
+                let go = go.clone();
+                thread::spawn(move || {
+                    go.wait();
+                    (&c).write_all(b"x").expect("write");
+                    c
+                })
+            };
+            go.wait();
+            s.close().expect("close");
+            match outcome(&format!("{kind} iteration {i}"), &rx) {
+                Ok((1, b'x')) => seen[0] += 1,
+                Err(e) if is_closed(&e) => seen[1] += 1,
+                Ok((0, _)) => seen[2] += 1,
+                other => panic!("{kind} iteration {i}: read: {other:?}"),
+            }
+            let c = reliability::join("sender", sender);
+            reliability::join("reader", reader);
+            drop((c, s));
+        }
+        eprintln!(
+            "{kind}: data {}, closed error {}, EOF {}",
+            seen[0], seen[1], seen[2]
+        );
+        assert!(seen[1] > 0, "{kind}: the close never won the race");
+        drop(l);
+        check_pool_empty(&rt, kind);
+    }
+}
+
+#[test]
+fn close_racing_a_deadline() {
+    let mut rng = Rng::new(reliability::seed("close_racing_a_deadline"));
+    for kind in BackendKind::all() {
+        let rt = runtime(kind);
+        let l = TcpListener::bind_in(&rt, "127.0.0.1:0").expect("bind");
+        let (c, s) = pair(&rt, &l);
+        drop(c);
+        drop(s);
+        // [timeout, closed error]
+        let mut seen = [0usize; 2];
+        for i in 0..iterations() {
+            let (c, s) = pair(&rt, &l);
+            let s = Arc::new(s);
+            let (tx, rx) = mpsc::channel();
+            let reader = {
+                let s = s.clone();
+                thread::spawn(move || {
+                    let _ = tx.send((&*s).read(&mut [0u8; 1]));
+                })
+            };
+            // Parked first, so the deadline's timer and the close race for the waiter.
+            parked(&rt, 1);
+            let deadline = Instant::now() + Duration::from_micros(rng.range(0, 400));
+            s.set_read_deadline(Some(deadline)).expect("deadline");
+            // Close about when the deadline fires.
+            while Instant::now() < deadline {
+                std::hint::spin_loop();
+            }
+            s.close().expect("close");
+            match outcome(&format!("{kind} iteration {i}"), &rx) {
+                Err(e) if is_timeout(&e) => seen[0] += 1,
+                Err(e) if is_closed(&e) => seen[1] += 1,
+                other => panic!("{kind} iteration {i}: read: {other:?}"),
+            }
+            reliability::join("reader", reader);
+            drop((c, s));
+        }
+        eprintln!("{kind}: timeout {}, closed error {}", seen[0], seen[1]);
+        assert!(
+            seen[0] > 0 && seen[1] > 0,
+            "{kind}: one side never won: {seen:?}"
+        );
+        drop(l);
+        check_pool_empty(&rt, kind);
+    }
+}
+
+#[test]
+fn a_new_socket_on_the_same_descriptor_number_right_after_close() {
+    for kind in BackendKind::all() {
+        let rt = runtime(kind);
+        let l = TcpListener::bind_in(&rt, "127.0.0.1:0").expect("bind");
+        let (mut c, mut s) = pair(&rt, &l);
+        let mut same_fd = 0;
+        for i in 0..iterations() {
+            // An event is in flight for the old socket (data from its peer), and a reader is
+            // parked on it when it is closed.
+            let old_fd = s.as_raw_fd();
+            let old_closer = s.closer();
+            let s_old = Arc::new(s);
+            let reader = {
+                let s = s_old.clone();
+                thread::spawn(move || (&*s).read_exact(&mut [0u8; 1 << 20]))
+            };
+            (&c).write_all(b"late").expect("write");
+            s_old.close().expect("close");
+            let e = reliability::join("reader", reader).expect_err("read after close");
+            assert!(
+                is_closed(&e) || e.kind() == io::ErrorKind::UnexpectedEof,
+                "{kind}: {e:?}"
+            );
+            drop(s_old);
+            drop(c);
+
+            // The next socket very likely gets the same descriptor number and pool slot.
+            let (c2, s2) = pair(&rt, &l);
+            if s2.as_raw_fd() == old_fd || c2.as_raw_fd() == old_fd {
+                same_fd += 1;
+            }
+            // The old socket's closer must not reach the new one.
+            let e = old_closer.close().expect_err("second close");
+            assert!(is_closed(&e), "{kind}: {e:?}");
+            // No readiness or data of the old socket shows on the new one.
+            if i % 16 == 0 {
+                s2.set_read_deadline(Some(Instant::now() + Duration::from_millis(1)))
+                    .expect("deadline");
+                let r = (&s2).read(&mut [0u8; 8]);
+                assert!(
+                    matches!(&r, Err(e) if is_timeout(e)),
+                    "{kind} iteration {i}: new socket: {r:?}"
+                );
+                s2.set_read_deadline(None).expect("deadline");
+            }
+            (&c2).write_all(b"new").expect("write");
+            let mut got = [0u8; 3];
+            s2.set_read_deadline(Some(Instant::now() + LIMIT))
+                .expect("deadline");
+            (&s2).read_exact(&mut got).expect("read new");
+            assert_eq!(&got, b"new", "{kind} iteration {i}");
+            s2.set_read_deadline(None).expect("deadline");
+            (c, s) = (c2, s2);
+        }
+        eprintln!(
+            "{kind}: same descriptor number {same_fd} of {}",
+            iterations()
+        );
+        assert!(same_fd > 0, "{kind}: descriptor numbers never reused");
+        drop((c, s, l));
+        check_pool_empty(&rt, kind);
+    }
+}
