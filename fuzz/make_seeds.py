@@ -12,7 +12,7 @@ import struct
 
 # Tag bytes: the first index of each operation in KINDS.
 OPEN, CLOSE, PREPARE, ARM, POLL_WAIT, REPOLL, CANCEL, EVENT = 0, 3, 5, 7, 8, 12, 14, 15
-SET_DEADLINE, ADVANCE, POLL, WAKE, FAIL_NEXT = 19, 24, 27, 30, 31
+SET_DEADLINE, ADVANCE, POLL, POLL_AND_SLEEP, WAKE, FAIL_NEXT = 19, 24, 27, 29, 30, 31
 
 # Start byte.
 START_ZERO, START_SECOND, START_NEAR_MAX = 0, 1, 3
@@ -148,6 +148,18 @@ def op_poll_max():
 
 def op_poll_raw(nanos):
     return [POLL, 6] + list(struct.pack("<I", nanos))
+
+
+def op_sleep_zero():
+    return [POLL_AND_SLEEP, 0]
+
+
+def op_sleep_block():
+    return [POLL_AND_SLEEP, 3]
+
+
+def op_sleep_ms(ms):
+    return [POLL_AND_SLEEP, 4, ms - 1]
 
 
 def op_wake():
@@ -459,6 +471,25 @@ SEEDS = {
             op_poll_zero(),
             op_wait(S0, WRITE),
             op_repoll(),
+        ],
+    ),
+    "poll-and-sleep-then-earlier-deadline": (
+        START_SECOND,
+        [
+            op_open(),
+            op_open(),
+            op_wait(S0, READ, 0),
+            op_wait(S1, WRITE, 1),
+            op_deadline(S0, D_READ, at_future_ms(10)),
+            op_sleep_block(),
+            op_deadline(S1, D_WRITE, at_future_ms(2)),
+            op_sleep_ms(5),
+            op_advance_ms(2),
+            op_sleep_zero(),
+            op_event(S0, R),
+            op_sleep_block(),
+            op_advance_ms(8),
+            op_poll_zero(),
         ],
     ),
     "two-descriptors-events-interleaved": (

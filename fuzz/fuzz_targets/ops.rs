@@ -32,7 +32,6 @@ use netpoll_core::testing::Call;
 use netpoll_core::{Mode, Readiness};
 
 use harness::{At, Dirs, Op, Target};
-use reference::Deviations;
 
 /// Longest sequence run from one input; longer inputs are cut, keeping runs fast.
 const MAX_OPS: usize = 512;
@@ -46,7 +45,7 @@ const KINDS: [Kind; 32] = {
         Open, Open, Open, Close, Close, Prepare, Prepare, Arm,
         PollWait, PollWait, PollWait, PollWait, RePoll, RePoll, Cancel, Event,
         Event, Event, Event, SetDeadline, SetDeadline, SetDeadline, SetDeadline, SetDeadline,
-        Advance, Advance, Advance, Poll, Poll, Poll, Wake, FailNext,
+        Advance, Advance, Advance, Poll, Poll, PollAndSleep, Wake, FailNext,
     ]
 };
 
@@ -63,6 +62,7 @@ enum Kind {
     SetDeadline,
     Advance,
     Poll,
+    PollAndSleep,
     Wake,
     FailNext,
 }
@@ -114,6 +114,7 @@ impl FuzzOp {
             Kind::SetDeadline => Op::SetDeadline(target(u)?, dirs(u)?, at(u)?),
             Kind::Advance => Op::Advance(advance(u)?),
             Kind::Poll => Op::Poll(delay(u)?),
+            Kind::PollAndSleep => Op::PollAndSleep(delay(u)?),
             Kind::Wake => Op::Wake,
             Kind::FailNext => Op::FailNext(call(u)?),
         })
@@ -192,7 +193,7 @@ fn advance(u: &mut Unstructured<'_>) -> arbitrary::Result<u64> {
     })
 }
 
-/// `poll` delays: zero (mostly), block, whole milliseconds, `Duration::MAX`, raw nanoseconds.
+/// `poll` delays and `poll_and_sleep` bounds: zero (mostly), block, whole milliseconds, `Duration::MAX`, raw nanoseconds.
 fn delay(u: &mut Unstructured<'_>) -> arbitrary::Result<Option<Duration>> {
     Ok(match byte(u)? % 7 {
         0..=2 => Some(Duration::ZERO),
@@ -212,13 +213,8 @@ fn call(u: &mut Unstructured<'_>) -> arbitrary::Result<Call> {
     })
 }
 
-/// The semantics the core is held to. Since the event-error flag follows Go's `setEventErr`
-/// (commit bcc9969) the core has no deliberate deviation from Go left, so the target checks
-/// Go's semantics exactly; if a deviation is ever introduced on purpose, give its switch here.
-const SEMANTICS: Deviations = Deviations::GO;
-
 fuzz_target!(|input: Input| {
-    if let Err(e) = harness::run(input.start, SEMANTICS, &input.ops) {
+    if let Err(e) = harness::run(input.start, &input.ops) {
         panic!("netpoll-core differs from the reference model: {e}");
     }
 });
