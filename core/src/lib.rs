@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+// `unsafe` is confined to two modules: `sync` (the cells and locks) and `slot` (the waiter-slot
+// protocol that decides who owns a waker cell). Everything else is safe code.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -18,7 +21,9 @@ mod error;
 mod handle;
 mod netpoll;
 mod poller;
+#[allow(unsafe_code)]
 mod slot;
+#[allow(unsafe_code)]
 mod sync;
 mod time;
 mod timer;

@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of the races the core must win: a wait parking while a readiness edge, a
 //! deadline or a close arrives; a re-poll or a cancelled wait meeting an unblock; a deadline
 //! moved while the loop fires it; a deadline lowered while the loop goes to sleep; a stale
@@ -19,6 +18,7 @@
 //! even with no preemption bound). Wakers count their wake-ups in a loom atomic, so a model
 //! can require "woken exactly once" rather than "woken". With `--nocapture` every model prints
 //! how many interleavings it explored.
+#![cfg(loom)]
 
 use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::sync::Arc as StdArc;
