@@ -2,7 +2,8 @@
 //! [`ScriptedPoller`]) against the reference model in `model/reference.rs`.
 //!
 //! After every step the harness compares return values, the wake-ups each waker received,
-//! `Stats`, the backend's calls and the timeout the loop asked for (see `model/harness.rs`).
+//! `Stats`, the backend's calls (including the wake-ups deadline setters send a loop that
+//! sleeps after `poll_and_sleep`) and the timeout the loop asked for (see `model/harness.rs`).
 //! Exact wake-up counts are what rule out a lost wake-up (a parked waiter whose edge, deadline
 //! or close came and went unseen) and a double wake-up; the model's own invariants check that
 //! it never keeps a waiter parked whose wait could complete.
@@ -40,6 +41,7 @@ fn target() -> impl Strategy<Value = Target> {
         8 => (0..SLOTS as u8).prop_map(Target::Slot),
         3 => any::<u8>().prop_map(Target::History),
         1 => any::<bool>().prop_map(Target::Forged),
+        1 => Just(Target::Zero),
     ]
 }
 
@@ -236,4 +238,24 @@ fn deadline_reached_exactly_wakes_parked_reader() {
         Op::PollWait(h, Mode::Read, 0),
     ]);
     assert_eq!(harness.model().woken[0], 1);
+}
+
+/// After `poll_and_sleep` the loop sleeps outside the backend until the promised instant. A
+/// deadline set earlier than that must wake the backend, once until the next turn; a deadline
+/// set later must not.
+#[test]
+fn earlier_deadline_wakes_loop_sleeping_after_poll_and_sleep_once() {
+    let (a, b) = (Target::Slot(0), Target::Slot(1));
+    let harness = check(&[
+        Op::Open,
+        Op::Open,
+        Op::SetDeadline(a, Dirs::Read, At::Future(10 * MS)),
+        Op::PollAndSleep(None),
+        Op::SetDeadline(b, Dirs::Write, At::Future(20 * MS)),
+        Op::SetDeadline(b, Dirs::Read, At::Future(5 * MS)),
+        Op::SetDeadline(a, Dirs::Write, At::Future(2 * MS)),
+        Op::Poll(None),
+        Op::SetDeadline(b, Dirs::Both, At::Future(MS)),
+    ]);
+    assert_eq!(harness.model().backend.wakes, 1);
 }

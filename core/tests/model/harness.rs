@@ -34,6 +34,8 @@ pub enum Target {
     History(u8),
     /// A handle whose index is outside the pool: just past the end (`false`) or `u32::MAX`.
     Forged(bool),
+    /// `Handle::default()`: slot 0, generation 0, which no opening ever gets.
+    Zero,
 }
 
 /// Which deadlines a setter changes.
@@ -182,14 +184,14 @@ impl Harness {
         match issued {
             Some(i) => self.issued[i],
             None => {
-                let index = if t == Target::Forged(true) {
-                    u32::MAX
-                } else {
-                    SLOTS as u32
+                let real = match t {
+                    Target::Zero => Handle::default(),
+                    Target::Forged(true) => Token(u64::from(u32::MAX)).handle(),
+                    _ => Token(SLOTS as u64).handle(),
                 };
                 Issued {
                     model: ModelHandle::FORGED,
-                    real: Token(u64::from(index)).handle(),
+                    real,
                     source: 0,
                 }
             }
@@ -392,6 +394,7 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
         let target = |b: u8| match b % 8 {
             0..=4 => Target::Slot(b / 8),
             5 | 6 => Target::History(b / 8),
+            _ if b & 16 != 0 => Target::Zero,
             _ => Target::Forged(b & 8 != 0),
         };
         let op = match tag % 13 {

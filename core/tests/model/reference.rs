@@ -38,7 +38,7 @@ pub struct ModelHandle {
 }
 
 impl ModelHandle {
-    /// A handle whose index is outside any pool.
+    /// A handle the pool never issued (outside the pool, or generation 0): always stale.
     pub const FORGED: ModelHandle = ModelHandle {
         slot: usize::MAX,
         generation: 0,
