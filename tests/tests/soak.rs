@@ -415,10 +415,7 @@ fn soak_server_process() {
     writeln!(out, "SOAK-PORT {}", server.addr.port()).expect("stdout");
     out.flush().expect("stdout");
     let mut sink = String::new();
-    while std::io::stdin()
-        .read_line(&mut sink)
-        .map_or(false, |n| n > 0)
-    {
+    while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
         sink.clear();
     }
     let view = stop_server(server);

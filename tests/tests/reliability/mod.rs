@@ -56,13 +56,16 @@ pub fn seed(what: &str) -> u64 {
     s
 }
 
+/// The echo server's connections: a closer and the handler thread of each.
+type Conns = Arc<Mutex<Vec<(Closer, JoinHandle<()>)>>>;
+
 /// An echo server on its own threads (one per connection) in `rt`: what the fault tests use
 /// as "the other connections", which must keep working while faults hit.
 pub struct EchoServer {
     addr: SocketAddr,
     closer: Closer,
     acceptor: Option<JoinHandle<()>>,
-    conns: Arc<Mutex<Vec<(Closer, JoinHandle<()>)>>>,
+    conns: Conns,
 }
 
 impl EchoServer {
@@ -71,7 +74,7 @@ impl EchoServer {
         let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         let closer = l.closer();
-        let conns: Arc<Mutex<Vec<(Closer, JoinHandle<()>)>>> = Arc::default();
+        let conns: Conns = Arc::default();
         let list = conns.clone();
         let acceptor = thread::spawn(move || {
             // Accept errors other than "closed" (injected EMFILE, ...) are retried.
