@@ -37,8 +37,9 @@ impl Generation {
 /// A handle to an open descriptor: slot index plus generation.
 ///
 /// Cheap to copy. Using it after the descriptor was closed gives
-/// [`PollError::Closing`](crate::PollError::Closing) until the slot is reused and
-/// [`PollError::StaleHandle`](crate::PollError::StaleHandle) after; never undefined behaviour.
+/// [`PollError::Closing`](crate::PollError::Closing) until the slot is taken again (by a
+/// successful or failed `open`) and [`PollError::StaleHandle`](crate::PollError::StaleHandle)
+/// after; never undefined behaviour.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Handle {

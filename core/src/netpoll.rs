@@ -55,7 +55,10 @@ pub struct Stats {
     pub capacity: u32,
     /// Events delivered by the backend and applied.
     pub events: u64,
-    /// Events dropped because their generation was stale (descriptor closed or reused).
+    /// Events dropped because their generation was stale: the slot was reopened (or taken by
+    /// a failed open) since the event's registration, or the token names no slot. An event for
+    /// a descriptor closed but not yet reopened still counts in `events`; it finds the
+    /// descriptor closing and wakes nobody new.
     pub stale_events: u64,
     /// Deadlines that expired in the poll loop.
     pub timeouts: u64,
