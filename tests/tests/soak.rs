@@ -3,8 +3,8 @@
 //! (the client after a round trip, the server instead of echoing a frame). At the end:
 //!
 //! * every operation completed or timed out, and no timeout fired before its deadline or
-//!   more than [`LATE`] after it; a round trip without a deadline took less than
-//!   [`NO_DEADLINE`];
+//!   more than [`LATE_SHORT`] (long soak: [`LATE_LONG`]) after it; a round trip without a
+//!   deadline took less than [`NO_DEADLINE`];
 //! * every descriptor pool is empty again;
 //! * the resident set grew less than 5% from the end of the warm-up to the end;
 //! * the counts add up (client round trips, client connections, server frames, and the
@@ -34,9 +34,12 @@ use netpoll_std::Runtime;
 use reliability::{rss_kib, Rng};
 use soak_parts::{client, ClientCounts, ClientPlan, Executor, SoakServer};
 
-/// How late a timeout may fire past its deadline, and a completion may come past its
-/// deadline, under full load on this two-core machine.
-const LATE: Duration = Duration::from_secs(2);
+/// How late a timeout may be seen past its deadline, and a completion may come past its
+/// deadline: what the task sees includes the wait in the executor's run queue, which at full
+/// load on this two-core machine is most of it (the slowest round trip without a deadline
+/// is of the same order). Short soak: 2 s; long soak (10,000 connections): 5 s.
+const LATE_SHORT: Duration = Duration::from_secs(2);
+const LATE_LONG: Duration = Duration::from_secs(5);
 /// The slowest acceptable round trip without a deadline.
 const NO_DEADLINE: Duration = Duration::from_secs(30);
 /// How long the end of the run may take (every task finishing its last operation).
@@ -155,7 +158,7 @@ const SERVER_CAPACITY: usize = 2;
 const SERVER_CLOSE_ONE_IN: u64 = 400;
 const CLIENT_CLOSE_ONE_IN: u64 = 400;
 
-fn run(conns: usize, secs: u64, child: bool) {
+fn run(conns: usize, secs: u64, child: bool, late: Duration, think_max: Duration) {
     let seed = reliability::seed("soak");
     let mut rng = Rng::new(seed);
     let (addr, mut side, server_pid) = if child {
@@ -205,6 +208,7 @@ fn run(conns: usize, secs: u64, child: bool) {
         stop_at: start + duration,
         close_one_in: CLIENT_CLOSE_ONE_IN,
         max_size: 64 * 1024,
+        think_max,
     };
     let exec = Executor::new(2, "soak-client");
     for _ in 0..conns {
@@ -270,13 +274,14 @@ fn run(conns: usize, secs: u64, child: bool) {
     let report = format!(
         "soak: {conns} connections, {secs} s, server {where_}\n\
          client: connects={} connect_errors={} attempts={} echoed={} timeouts={} peer_closed={} \
-         errors={} client_closes={} timeout_closes={} final_closes={} payload_bytes={} early={}\n\
+         errors={} client_closes={} timeout_closes={} final_closes={} payload_bytes={} early={} \
+         pauses={}\n\
          client: max timeout lateness {} us, max completion lateness {} us, max round trip \
          without deadline {} us, wind-down {:?}\n\
          client runtime: open at warm-up {open_warm}, at end {client_open}; {client_stats:?}\n\
          server: {}\n\
          rss KiB (medians): client {rss_warm} -> {rss_end}, server {srv_rss_warm} -> \
-         {srv_rss_end}; client samples {samples:?}",
+         {srv_rss_end}; client samples {samples:?}; server samples {srv_samples:?}",
         g(&c.connects),
         g(&c.connect_errors),
         g(&c.attempts),
@@ -289,6 +294,7 @@ fn run(conns: usize, secs: u64, child: bool) {
         g(&c.final_closes),
         g(&c.bytes),
         g(&c.early),
+        g(&c.thinks),
         g(&c.max_timeout_late_us),
         g(&c.max_completion_late_us),
         g(&c.max_no_deadline_us),
@@ -307,12 +313,12 @@ fn run(conns: usize, secs: u64, child: bool) {
     assert_eq!(g(&c.errors), 0, "unexpected client errors");
     assert_eq!(g(&c.early), 0, "timeouts before their deadline");
     assert!(
-        g(&c.max_timeout_late_us) <= LATE.as_micros() as u64,
-        "late timeout"
+        g(&c.max_timeout_late_us) <= late.as_micros() as u64,
+        "late timeout (bound {late:?})"
     );
     assert!(
-        g(&c.max_completion_late_us) <= LATE.as_micros() as u64,
-        "late completion"
+        g(&c.max_completion_late_us) <= late.as_micros() as u64,
+        "late completion (bound {late:?})"
     );
     assert!(
         g(&c.max_no_deadline_us) <= NO_DEADLINE.as_micros() as u64,
@@ -382,7 +388,7 @@ fn run(conns: usize, secs: u64, child: bool) {
 fn soak_short() {
     let conns = env_or("NETPOLL_SOAK_CONNS", 1000) as usize;
     let secs = env_or("NETPOLL_SOAK_SECS", 20);
-    run(conns, secs, false);
+    run(conns, secs, false, LATE_SHORT, Duration::from_millis(100));
 }
 
 #[test]
@@ -390,7 +396,7 @@ fn soak_short() {
 fn soak_long() {
     let conns = env_or("NETPOLL_SOAK_CONNS", 10_000) as usize;
     let secs = env_or("NETPOLL_SOAK_SECS", 180);
-    run(conns, secs, true);
+    run(conns, secs, true, LATE_LONG, Duration::from_secs(1));
 }
 
 /// The server half of `soak_long`, run in a child process (does nothing unless

@@ -326,6 +326,9 @@ pub struct ClientCounts {
     /// Timeouts that fired before their deadline (must stay zero).
     pub early: AtomicU64,
     pub tasks_done: AtomicU64,
+    /// Pauses between round trips: a read with a deadline on a connection the server sends
+    /// nothing unasked on, which must end in a timeout (a deadline used as a timer).
+    pub thinks: AtomicU64,
 }
 
 /// What the clients do.
@@ -336,6 +339,8 @@ pub struct ClientPlan {
     pub close_one_in: u64,
     /// Largest payload.
     pub max_size: usize,
+    /// Longest pause between two round trips of a connection (uniform from zero).
+    pub think_max: Duration,
 }
 
 /// One client connection task (reconnecting after every close) until `plan.stop_at`.
@@ -367,6 +372,29 @@ pub async fn client(
             if Instant::now() >= plan.stop_at {
                 c.final_closes.fetch_add(1, Ordering::Relaxed);
                 break 'connect;
+            }
+            let think = Duration::from_micros(rng.range(0, plan.think_max.as_micros() as u64));
+            let until = Instant::now() + think;
+            if let Err(e) = s.set_read_deadline(Some(until)) {
+                panic!("set deadline: {e:?}");
+            }
+            match s.read(&mut [0u8; 1]).await {
+                Err(e) if is_timeout(&e) => {
+                    let now = Instant::now();
+                    if now < until {
+                        c.early.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let late = now.saturating_duration_since(until);
+                    c.max_timeout_late_us
+                        .fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                    c.thinks.fetch_add(1, Ordering::Relaxed);
+                }
+                other => {
+                    eprintln!("soak client: pause ended with {other:?}");
+                    c.errors.fetch_add(1, Ordering::Relaxed);
+                    c.final_closes.fetch_add(1, Ordering::Relaxed);
+                    break 'connect;
+                }
             }
             // Sizes: mostly small, sometimes up to the maximum.
             let len = if rng.one_in(20) {
