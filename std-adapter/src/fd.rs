@@ -164,11 +164,20 @@ impl<S: AsFd + 'static> PollFd<S> {
     }
 
     fn arm(&self, mode: Mode) -> io::Result<()> {
+        if self.shared().arm_is_noop {
+            // The wait that follows checks for a close or an expired deadline itself.
+            return Ok(());
+        }
         self.shared()
             .np
             .arm(self.inner.handle, mode, &self.inner.io as &dyn AsFd)
             .map_err(|e| match e {
                 netpoll_core::Error::Poll(p) => self.fail(p, mode),
+                // A close that raced in after the core's check deregistered the socket (the
+                // portable backend then says "not found"): report the close.
+                netpoll_core::Error::Backend(_) if self.inner.closed.load(Ordering::Acquire) => {
+                    NetError::Closed.into()
+                }
                 netpoll_core::Error::Backend(b) => b,
             })
     }

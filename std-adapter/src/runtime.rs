@@ -35,6 +35,8 @@ pub const DEFAULT_CAPACITY: usize = 16 * 1024;
 
 pub(crate) struct Shared {
     pub(crate) np: Np,
+    /// The backend's `arm` does nothing (epoll): the hot path skips the call.
+    pub(crate) arm_is_noop: bool,
     kind: BackendKind,
     pub(crate) counters: Counters,
     users: AtomicUsize,
@@ -160,8 +162,10 @@ impl Builder {
         let selector = Selector::new(self.backend, self.capacity)?;
         let np = Netpoll::new(selector, StdClock::new(), slots)
             .map_err(|e| io::Error::other(e.to_string()))?;
+        let arm_is_noop = np.poller().arm_is_noop();
         let shared = Arc::new(Shared {
             np,
+            arm_is_noop,
             kind: self.backend,
             counters: Counters::default(),
             users: AtomicUsize::new(1),

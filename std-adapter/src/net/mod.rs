@@ -93,7 +93,7 @@ macro_rules! stream_io {
                 }
                 let cap = buf.len();
                 self.fd
-                    .blocking_read_stream(cap, |s| std::io::Read::read(&mut &*s, buf))
+                    .blocking_read_stream(cap, |s| crate::sys::net::stream_read(s, buf))
             }
             fn read_vectored(
                 &mut self,
@@ -123,7 +123,7 @@ macro_rules! stream_io {
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.fd.blocking(netpoll_core::Mode::Write, |s| {
-                    std::io::Write::write(&mut &*s, buf)
+                    crate::sys::net::stream_write(s, buf)
                 })
             }
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
@@ -159,7 +159,7 @@ macro_rules! stream_io {
                 }
                 let cap = buf.len();
                 self.fd
-                    .poll_read_stream(cx, cap, |s| std::io::Read::read(&mut &*s, buf))
+                    .poll_read_stream(cx, cap, |s| crate::sys::net::stream_read(s, buf))
             }
             fn poll_read_vectored(
                 self: std::pin::Pin<&mut Self>,
@@ -182,7 +182,7 @@ macro_rules! stream_io {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 self.fd.poll_io(cx, netpoll_core::Mode::Write, |s| {
-                    std::io::Write::write(&mut &*s, buf)
+                    crate::sys::net::stream_write(s, buf)
                 })
             }
             fn poll_write_vectored(

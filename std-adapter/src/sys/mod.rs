@@ -65,10 +65,10 @@ compile_error!(
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
-pub(crate) mod net;
-pub(crate) mod portable;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub(crate) mod net;
+pub(crate) mod portable;
 
 /// What the backend registers: a borrowed file descriptor.
 pub type Source = dyn std::os::fd::AsFd;
@@ -169,6 +169,16 @@ pub(crate) enum Selector {
 }
 
 impl Selector {
+    /// Whether [`Poller::arm`](netpoll_core::Poller::arm) can be skipped: true only for
+    /// epoll, whose `arm` is a no-op (edge-triggered, registered once for both directions).
+    pub(crate) fn arm_is_noop(&self) -> bool {
+        match self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Selector::Epoll(_) => true,
+            _ => false,
+        }
+    }
+
     pub(crate) fn new(kind: BackendKind, capacity: usize) -> io::Result<Selector> {
         let selector = Selector::native(kind, capacity)?;
         #[cfg(feature = "fault-injection")]
