@@ -34,6 +34,11 @@ def forged(far):
     return 7 | (8 if far else 0)
 
 
+def zero():
+    """Handle::default(): slot 0, generation 0."""
+    return 7 | 16
+
+
 def op_open():
     return [OPEN]
 
@@ -362,6 +367,10 @@ SEEDS = {
             op_close(forged(False)),
             op_prepare(forged(True), READ),
             op_cancel(forged(True), READ),
+            op_wait(zero(), READ),
+            op_event(zero(), R | E),
+            op_deadline(zero(), D_READ, at_now()),
+            op_close(zero()),
             op_poll_zero(),
         ],
     ),

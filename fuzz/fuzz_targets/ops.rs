@@ -127,13 +127,17 @@ fn byte(u: &mut Unstructured<'_>) -> arbitrary::Result<u8> {
 
 /// Low 3 bits: 0-4 the newest handle of slot `b >> 3` (current, closed or stale), 5-6 any
 /// handle issued so far (often an old generation: events and calls with the wrong generation),
-/// 7 a forged handle outside the pool.
+/// 7 a forged handle: outside the pool (bits 3-4 = 0 or 1) or `Handle::default()` (2 or 3).
 fn target(u: &mut Unstructured<'_>) -> arbitrary::Result<Target> {
     let b = byte(u)?;
     Ok(match b & 7 {
         0..=4 => Target::Slot(b >> 3),
         5 | 6 => Target::History(b >> 3),
-        _ => Target::Forged(b & 8 != 0),
+        _ => match (b >> 3) & 3 {
+            0 => Target::Forged(false),
+            1 => Target::Forged(true),
+            _ => Target::Zero,
+        },
     })
 }
 
