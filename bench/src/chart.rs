@@ -30,7 +30,7 @@ pub struct Panel {
 const LABEL_W: f64 = 190.0;
 const PANEL_W: f64 = 260.0;
 const ROW_H: f64 = 24.0;
-const TOP: f64 = 48.0;
+const TOP: f64 = 66.0;
 const COLORS: [&str; 8] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
 ];

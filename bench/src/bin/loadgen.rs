@@ -72,10 +72,11 @@ fn main() -> ExitCode {
             }
             println!("{v}");
             let errors = v["errors"].as_u64().unwrap_or(0);
-            let silent = v["messages"] == 0 && v["mode"] != "hold";
-            if silent {
-                eprintln!("loadgen: no message was echoed in the measurement window");
-                return ExitCode::from(1);
+            // Every connection echoed once before the load (a server that serves nothing fails
+            // there), so an empty window means a window too short for the server's pace: a
+            // number, not an error.
+            if v["messages"] == 0 && v["mode"] != "hold" {
+                eprintln!("loadgen: warning: no message was echoed in the measurement window");
             }
             if errors > 0 || v["complete"] == false {
                 eprintln!(

@@ -87,7 +87,13 @@ pub fn run(cfg: &Config, mark: &mut dyn FnMut(&str)) -> io::Result<Value> {
     }
     let mut poll = Poll::new()?;
     let connect_start = Instant::now();
-    let conns = connect_all(cfg, &mut poll)?;
+    let conns = connect_all(cfg, &mut poll).map_err(|e| {
+        let t = connect_start.elapsed().as_secs_f64();
+        io::Error::new(
+            e.kind(),
+            format!("while connecting and priming, after {t:.1} s: {e}"),
+        )
+    })?;
     let connect_s = connect_start.elapsed().as_secs_f64();
     mark("connected");
 

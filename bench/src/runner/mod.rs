@@ -42,6 +42,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Markdown report path (charts go into a folder of the same name without `.md`).
     pub report: Option<PathBuf>,
+    /// Run nothing: rewrite the report from this earlier `runs.jsonl`.
+    pub from: Option<PathBuf>,
 }
 
 /// The text of `--help`.
@@ -49,7 +51,7 @@ pub const USAGE: &str = "\
 runner [--smoke] [--scenario all|S1,S2,S3c,S3o,S4,S4m,S5,CG] [--iterations 5]
        [--servers tokio-ct,tokio-mt,go,netpoll-async,netpoll-blocking] [--duration 3]
        [--warmup 0.5] [--open-rate 5000] [--idle-conns 15000] [--idle 3] [--no-build]
-       [--out DIR] [--report FILE.md]";
+       [--out DIR] [--report FILE.md] [--from bench/results/STAMP/runs.jsonl]";
 
 impl Options {
     /// Parses the command line.
@@ -105,6 +107,7 @@ impl Options {
             no_build: a.flag("no-build"),
             out: a.opt::<String>("out")?.map(PathBuf::from),
             report: a.opt::<String>("report")?.map(PathBuf::from),
+            from: a.opt::<String>("from")?.map(PathBuf::from),
         };
         a.finish()?;
         if o.iterations == 0 {
@@ -324,9 +327,60 @@ fn progress(v: &Value) {
     }
 }
 
+/// Rewrites the report from the records of an earlier run (after a change to the report's
+/// layout), without running anything.
+fn regenerate(o: &Options, from: &Path) -> Result<bool, String> {
+    let root = root();
+    let text = std::fs::read_to_string(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let records: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let bin = bin_dir(&root);
+    let specs = servers::catalogue(&bin, Some(bin.join("go-echo")), true);
+    let mut scen: Vec<Scenario> = scenarios::load_scenarios(&specs, &o.scale);
+    for sc in &mut scen {
+        sc.entries.retain(|e| {
+            records
+                .iter()
+                .any(|r| r["scenario"] == sc.id && r["server"] == e.label.as_str())
+        });
+        if let Some(r) = records.iter().find(|r| r["scenario"] == sc.id) {
+            if let Some(a) = r["load_args"].as_str() {
+                sc.load = a.split_whitespace().map(String::from).collect();
+            }
+        }
+    }
+    scen.retain(|sc| !sc.entries.is_empty());
+    let meta_path = from.with_file_name("meta.json");
+    let meta: Value = std::fs::read_to_string(&meta_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| format!("{} is missing", meta_path.display()))?;
+    let header = report::Header::from_json(&meta)
+        .ok_or_else(|| format!("{} is incomplete", meta_path.display()))?;
+    let report_path = o
+        .report
+        .clone()
+        .unwrap_or_else(|| root.join("docs/benchmarks-suite.md"));
+    report::write(&report_path, &header, &scen, &records).map_err(|e| format!("report: {e}"))?;
+    eprintln!("runner: report rewritten in {}", report_path.display());
+    Ok(true)
+}
+
 /// Runs everything `o` asks for; `Ok(true)` when every run succeeded.
 pub fn run(o: &Options) -> Result<bool, String> {
+    if let Some(from) = &o.from {
+        return regenerate(o, from);
+    }
     let started = Instant::now();
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let load_start = loadavg();
     let root = root();
     let stamp = sh("date", &["-u", "+%Y%m%dT%H%M%SZ"]);
     let out = o.out.clone().unwrap_or_else(|| {
@@ -487,7 +541,11 @@ pub fn run(o: &Options) -> Result<bool, String> {
         skipped: s.skipped.clone(),
         elapsed_s: started.elapsed().as_secs_f64(),
         cg: cg_plan,
+        load_avg: Some((load_start, loadavg())),
     };
+    let meta = out.join("meta.json");
+    std::fs::write(&meta, format!("{}\n", header.to_json()))
+        .map_err(|e| format!("{}: {e}", meta.display()))?;
     report::write(&report_path, &header, &scen, &records).map_err(|e| format!("report: {e}"))?;
     eprintln!(
         "runner: raw results in {}, report in {}",

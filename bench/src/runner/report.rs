@@ -39,6 +39,55 @@ pub struct Header {
     pub elapsed_s: f64,
     /// The callgrind measurement's parameters.
     pub cg: Plan,
+    /// `/proc/loadavg` at the start and at the end of the run (other work on the machine).
+    pub load_avg: Option<(String, String)>,
+}
+
+impl Header {
+    /// The header as JSON, saved beside the raw results so that the report can be rewritten.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "command": self.command, "stamp": self.stamp, "commit": self.commit,
+            "kernel": self.kernel, "cpu": self.cpu, "cores": self.cores, "go": self.go,
+            "rustc": self.rustc, "iterations": self.iterations, "raw": self.raw,
+            "skipped": self.skipped, "elapsed_s": self.elapsed_s,
+            "cg": { "conns": self.cg.conns, "size": self.cg.size, "k1": self.cg.k1, "k2": self.cg.k2 },
+            "load_avg": self.load_avg.as_ref().map(|(a, b)| [a, b]),
+        })
+    }
+
+    /// Reads what [`Header::to_json`] wrote.
+    pub fn from_json(v: &Value) -> Option<Header> {
+        let s = |k: &str| v[k].as_str().map(String::from);
+        Some(Header {
+            command: s("command")?,
+            stamp: s("stamp")?,
+            commit: s("commit")?,
+            kernel: s("kernel")?,
+            cpu: s("cpu")?,
+            cores: v["cores"].as_u64()? as usize,
+            go: s("go")?,
+            rustc: s("rustc")?,
+            iterations: v["iterations"].as_u64()? as usize,
+            raw: s("raw")?,
+            skipped: v["skipped"]
+                .as_array()?
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
+            elapsed_s: v["elapsed_s"].as_f64()?,
+            cg: Plan {
+                conns: v["cg"]["conns"].as_u64()? as usize,
+                size: v["cg"]["size"].as_u64()? as usize,
+                k1: v["cg"]["k1"].as_u64()?,
+                k2: v["cg"]["k2"].as_u64()?,
+            },
+            load_avg: match (v["load_avg"][0].as_str(), v["load_avg"][1].as_str()) {
+                (Some(a), Some(b)) => Some((a.to_string(), b.to_string())),
+                _ => None,
+            },
+        })
+    }
 }
 
 type Get = fn(&Value) -> Option<f64>;
@@ -184,7 +233,7 @@ fn load_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
                 median(&g(FAIR_MM)),
                 median(&g(FAIR_P)),
                 median(&g(HWM_MIB)),
-                median(&g(THREADS)),
+                whole(&g(THREADS)),
             ];
             if deadline {
                 row.push(spread(&loss(records, sc.id, l)));
@@ -239,16 +288,24 @@ fn hold_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
 }
 
 fn failures(md: &mut String, records: &[Value], scenario: &str) {
-    for r in records
+    let failed: Vec<&Value> = records
         .iter()
         .filter(|r| r["scenario"] == scenario && r["ok"] != true)
-    {
+        .collect();
+    for r in &failed {
         let _ = writeln!(
             md,
             "- FAILED: {} iteration {}: {}",
             r["server"], r["iteration"], r["error"]
         );
     }
+    if !failed.is_empty() {
+        md.push('\n');
+    }
+}
+
+fn whole(v: &[f64]) -> String {
+    Summary::of(v).map_or("-".into(), |s| format!("{:.0}", s.median))
 }
 
 fn svg(
@@ -312,6 +369,15 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
         "- caution: this VM has 2 cores and other work may have run at the same time; compare \
          servers within this run only.\n",
     );
+    match &h.load_avg {
+        Some((a, b)) => {
+            let _ = writeln!(
+                md,
+                "- `/proc/loadavg` at the start: `{a}`; at the end: `{b}`"
+            );
+        }
+        None => md.push_str("- `/proc/loadavg` was not recorded for this run\n"),
+    }
     for s in &h.skipped {
         let _ = writeln!(md, "- skipped: {s}");
     }

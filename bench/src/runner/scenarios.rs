@@ -135,7 +135,10 @@ pub fn load_scenarios(specs: &[ServerSpec], sc: &Scale) -> Vec<Scenario> {
             id: "S4",
             title: "S4: deadline churn, 1,000 connections, 64 B, closed loop",
             what: "Each server without and with a 30 s read and write deadline reset before every \
-                   I/O (tokio: tokio::time::timeout around every read and write). Target: our \
+                   I/O (tokio: tokio::time::timeout around every read and write; netpoll-echo: \
+                   --idle-timeout, a read deadline before every read). The loss is computed per \
+                   iteration from the two adjacent runs without and with deadlines; a negative \
+                   loss means the run with deadlines was faster, i.e. noise. Target: our \
                    throughput loss at most 10%.",
             load: args(&["--mode", "closed", "--conns", "1000", "--size", "64"], sc),
             entries: both,
