@@ -83,7 +83,7 @@ pub fn parse_total(text: &str) -> Option<u64> {
 
 fn load(ctx: &Ctx, addr: &str, plan: &Plan, k: u64) -> Result<f64, String> {
     let out = Command::new("taskset")
-        .args(["-c", "1"])
+        .args(["-c", *super::servers::CLIENT_CORE])
         .arg(&ctx.loadgen)
         .args(["--addr", addr, "--mode", "closed", "--duration", "600"])
         .args([

@@ -191,7 +191,7 @@ fn drive(
     }
     let rss_before = status_kib(pid, "VmRSS").ok();
     let mut lg = Command::new("taskset")
-        .args(["-c", "1"])
+        .args(["-c", *super::servers::CLIENT_CORE])
         .arg(&ctx.loadgen)
         .args(["--addr", addr])
         .args(r.load)
