@@ -242,6 +242,19 @@ fn load_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
         })
         .collect();
     table(md, &head, rows);
+    ratios(
+        md,
+        records,
+        sc.id,
+        &[
+            ("msg/s", THROUGHPUT),
+            ("p50", P50),
+            ("p99", P99),
+            ("p99.9", P999),
+            ("CPU/msg", CPU_MSG),
+            ("syscalls/msg", SYS_MSG),
+        ],
+    );
     vec![
         panel(records, sc.id, "throughput (msg/s)", false, THROUGHPUT),
         panel(records, sc.id, "p99 latency (µs)", true, P99),
@@ -280,11 +293,60 @@ fn hold_section(md: &mut String, records: &[Value], sc: &Scenario) -> Vec<Panel>
         })
         .collect();
     table(md, &head, rows);
+    ratios(
+        md,
+        records,
+        sc.id,
+        &[
+            ("memory/conn", MEM_CONN),
+            ("idle CPU", IDLE_CPU_PCT),
+            ("idle syscalls/s", IDLE_SYS),
+        ],
+    );
     vec![
         panel(records, sc.id, "memory per connection (B)", true, MEM_CONN),
         panel(records, sc.id, "idle CPU (% of a core)", true, IDLE_CPU_PCT),
         panel(records, sc.id, "idle syscalls per second", true, IDLE_SYS),
     ]
+}
+
+/// One line per netpoll entry: each metric's median divided by the peers' medians.
+fn ratios(md: &mut String, records: &[Value], scenario: &str, metrics: &[(&str, Get)]) {
+    let all = labels(records, scenario);
+    let peer_of = |ours: &str, peer: &str| -> String {
+        match ours.strip_suffix("+deadline") {
+            Some(_) => format!("{peer}+deadline"),
+            None => peer.to_string(),
+        }
+    };
+    let med = |l: &str, g: Get| Summary::of(&values(records, scenario, l, g)).map(|s| s.median);
+    let mut any = false;
+    for ours in all.iter().filter(|l| l.starts_with("netpoll")) {
+        for peer in ["tokio-ct", "go"] {
+            let peer = peer_of(ours, peer);
+            if !all.contains(&peer) {
+                continue;
+            }
+            let parts: Vec<String> = metrics
+                .iter()
+                .filter_map(|(name, g)| {
+                    let (a, b) = (med(ours, *g)?, med(&peer, *g)?);
+                    (b != 0.0).then(|| format!("{name} {:.2}x", a / b))
+                })
+                .collect();
+            if !parts.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "- {ours} / {peer} (ratio of medians): {}",
+                    parts.join(", ")
+                );
+                any = true;
+            }
+        }
+    }
+    if any {
+        md.push('\n');
+    }
 }
 
 fn failures(md: &mut String, records: &[Value], scenario: &str) {
