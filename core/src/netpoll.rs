@@ -397,7 +397,7 @@ where
     fn set_deadlines(&self, h: Handle, at: Option<Instant>, which: u32) -> Result<(), PollError> {
         let d = self.desc(h)?;
         let t = at.map_or(NEVER, Instant::as_nanos);
-        let expired = t != NEVER && t <= self.clock.now().as_nanos();
+        let expired = t != NEVER && self.clock.has_passed(Instant::from_nanos(t));
         let (fire, lowered) = d.deadlines.with(|dl| {
             let info = d.load_info();
             if info_generation(info) != h.generation() {

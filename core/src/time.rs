@@ -67,10 +67,23 @@ impl fmt::Debug for Instant {
 pub trait Clock {
     /// The current time.
     fn now(&self) -> Instant;
+
+    /// Whether `at` is at or before the current time: `at <= self.now()`.
+    ///
+    /// Every deadline set asks this (a deadline already past expires at once). The default
+    /// reads [`now`](Clock::now); a clock with a cheaper coarse source may answer `false` from it
+    /// when `at` is certainly later than now, and must fall back to `now` otherwise: the answer
+    /// must always equal `at <= self.now()`.
+    fn has_passed(&self, at: Instant) -> bool {
+        at <= self.now()
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    fn has_passed(&self, at: Instant) -> bool {
+        (**self).has_passed(at)
     }
 }
