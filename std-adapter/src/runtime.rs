@@ -1,5 +1,5 @@
 //! The runtime: one [`Netpoll`] over the chosen backend, its descriptor pool and the poller
-//! thread that drives it.
+//! thread that drives it (or, inline, no thread: its owner drives it).
 //!
 //! ## Who does what
 //! * **The poller thread** (one per runtime, named `netpoll`) runs `Netpoll::poll(None)` in a
@@ -8,9 +8,12 @@
 //! * **Blocking callers** park their own thread (`std::thread::park`) behind a waker that
 //!   unparks it; **async tasks** hand in their executor's waker. The core does not know the
 //!   difference, so one poller serves both.
-//! * Why a dedicated thread rather than idle workers polling: blocking callers have no "idle
-//!   worker" to lend, and a single poller keeps the loop lock uncontended. A worker that wants
-//!   to poll itself would call `Netpoll::poll(Some(0))`; the core allows one poller at a time.
+//! * Why a dedicated thread: blocking callers have no "idle worker" to lend, and a single
+//!   poller keeps the loop lock uncontended.
+//! * **Inline runtimes** ([`Builder::drive_inline`]) have no poller thread: their owner runs
+//!   the loop with [`Runtime::poll`] when it has nothing else to do. The async server's
+//!   workers each own one, so an echoed message involves no other thread (see `executor.rs`).
+//!   The core allows one poller at a time.
 //!
 //! The pool capacity is chosen at start-up ([`Builder::capacity`]) and never grows: the core
 //! allocates nothing after that.
