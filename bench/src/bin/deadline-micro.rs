@@ -3,9 +3,15 @@
 //! absolute read deadline 30 s ahead on a connected TCP stream (never reached).
 //!
 //! ```text
-//! deadline-micro [--iters 1000000]
+//! deadline-micro [--iters 1000000] [--precomputed]
 //! ```
-//! Prints `{"ns_per_op": ..., "iters": ...}`.
+//! Without `--precomputed` each iteration reads the clock (`Instant::now() + 30 s`), as a server
+//! does before every read, so the figure includes the caller's clock read. With
+//! `--precomputed` (the counterpart of `BenchmarkSetReadDeadlinePrecomputed`) the clock is read
+//! once and iteration `i` sets `base + i ns`: a new, strictly later deadline each time, and
+//! only the deadline operation is timed.
+//!
+//! Prints `{"ns_per_op": ..., "iters": ..., "precomputed": ...}`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,12 +19,25 @@ use std::time::{Duration, Instant};
 use netpoll_bench::args::Args;
 use netpoll_std::net::{TcpListener, TcpStream};
 
-fn run(iters: u64) -> std::io::Result<f64> {
+fn run(iters: u64, precomputed: bool) -> std::io::Result<f64> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let c = TcpStream::connect(l.local_addr()?)?;
     let (_s, _) = l.accept()?;
     let ahead = Duration::from_secs(30);
-    for _ in 0..iters.min(10_000) {
+    let warmup = iters.min(10_000);
+    if precomputed {
+        let base = Instant::now() + ahead;
+        // The warm-up and the timed loop share one counter so the deadlines keep increasing.
+        for i in 0..warmup {
+            c.set_read_deadline(Some(base + Duration::from_nanos(i)))?;
+        }
+        let start = Instant::now();
+        for i in warmup..warmup + iters {
+            c.set_read_deadline(Some(base + Duration::from_nanos(i)))?;
+        }
+        return Ok(start.elapsed().as_nanos() as f64 / iters.max(1) as f64);
+    }
+    for _ in 0..warmup {
         c.set_read_deadline(Some(Instant::now() + ahead))?;
     }
     let start = Instant::now();
@@ -29,19 +48,20 @@ fn run(iters: u64) -> std::io::Result<f64> {
 }
 
 fn main() -> ExitCode {
-    let iters = match Args::from_env(&[]).and_then(|mut a| {
+    let (iters, precomputed) = match Args::from_env(&["precomputed"]).and_then(|mut a| {
         let n = a.get("iters", 1_000_000u64)?;
-        a.finish().map(|_| n)
+        let p = a.flag("precomputed");
+        a.finish().map(|_| (n, p))
     }) {
-        Ok(n) => n,
+        Ok(x) => x,
         Err(e) => {
             eprintln!("deadline-micro: {e}");
             return ExitCode::from(2);
         }
     };
-    match run(iters) {
+    match run(iters, precomputed) {
         Ok(ns) => {
-            println!("{{\"ns_per_op\":{ns},\"iters\":{iters}}}");
+            println!("{{\"ns_per_op\":{ns},\"iters\":{iters},\"precomputed\":{precomputed}}}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,25 +1,78 @@
 //! The deadline-reset micro-benchmark: Go's `SetReadDeadline` (`go test -bench`) against
 //! netpoll-std's `set_read_deadline` (the `deadline-micro` binary), both pinned to core 0,
 //! alternated in the same run.
+//!
+//! Two variants of each: [`Variant::Now`] computes `now + 30 s` inside the loop (what a server
+//! does before every read, so the caller's clock read is part of the figure);
+//! [`Variant::Precomputed`] sets `base + i ns` from one clock read before the loop, so only the
+//! deadline operation is timed.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-/// Parses `BenchmarkSetReadDeadline-2   1000000   185.3 ns/op` from `go test -bench` output.
-pub fn parse_go_bench(text: &str) -> Option<f64> {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("BenchmarkSetReadDeadline"))?;
-    let mut it = line.split_whitespace();
-    let ns = it.nth(2)?;
-    (it.next()? == "ns/op").then_some(())?;
-    ns.parse().ok()
+/// Which deadline each iteration sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// `now + 30 s`, with a clock read per iteration.
+    Now,
+    /// `base + i ns`, `base = now + 30 s` read once before the loop.
+    Precomputed,
+}
+
+impl Variant {
+    /// Both variants, in the order the runner alternates them.
+    pub const ALL: [Variant; 2] = [Variant::Now, Variant::Precomputed];
+
+    /// The Go benchmark function.
+    pub fn go_bench(self) -> &'static str {
+        match self {
+            Variant::Now => "BenchmarkSetReadDeadline",
+            Variant::Precomputed => "BenchmarkSetReadDeadlinePrecomputed",
+        }
+    }
+
+    /// The record label of Go's side.
+    pub fn go_label(self) -> &'static str {
+        match self {
+            Variant::Now => "go SetReadDeadline(now+30s)",
+            Variant::Precomputed => "go SetReadDeadline(precomputed)",
+        }
+    }
+
+    /// The record label of our side.
+    pub fn netpoll_label(self) -> &'static str {
+        match self {
+            Variant::Now => "netpoll set_read_deadline(now+30s)",
+            Variant::Precomputed => "netpoll set_read_deadline(precomputed)",
+        }
+    }
+}
+
+/// Parses the ns/op of benchmark `name` exactly (`BenchmarkX-2  1000000  185.3 ns/op`, or
+/// `BenchmarkX  ...` when GOMAXPROCS is 1) from `go test -bench` output; a benchmark whose
+/// name merely starts with `name` does not match.
+pub fn parse_go_bench(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let mut it = line.split_whitespace();
+        let first = it.next()?;
+        let rest = first.strip_prefix(name)?;
+        let procs_ok = rest.is_empty()
+            || rest
+                .strip_prefix('-')
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !procs_ok {
+            return None;
+        }
+        let ns = it.nth(1)?;
+        (it.next()? == "ns/op").then_some(())?;
+        ns.parse().ok()
+    })
 }
 
 /// One Go measurement of `iters` deadline resets.
-pub fn go(go_dir: &Path, iters: u64) -> Value {
+pub fn go(go_dir: &Path, iters: u64, variant: Variant) -> Value {
     let out = Command::new("taskset")
         .args([
             "-c",
@@ -29,7 +82,7 @@ pub fn go(go_dir: &Path, iters: u64) -> Value {
             "-run",
             "^$",
             "-bench",
-            "SetReadDeadline",
+            &format!("^{}$", variant.go_bench()),
             "-count",
             "1",
         ])
@@ -38,21 +91,24 @@ pub fn go(go_dir: &Path, iters: u64) -> Value {
         .stdin(Stdio::null())
         .output();
     match out {
-        Ok(o) if o.status.success() => match parse_go_bench(&String::from_utf8_lossy(&o.stdout)) {
-            Some(ns) => json!({ "ok": true, "ns_per_op": ns }),
-            None => json!({ "ok": false, "error": "no benchmark line in go test output" }),
-        },
+        Ok(o) if o.status.success() => {
+            match parse_go_bench(&String::from_utf8_lossy(&o.stdout), variant.go_bench()) {
+                Some(ns) => json!({ "ok": true, "ns_per_op": ns }),
+                None => json!({ "ok": false, "error": "no benchmark line in go test output" }),
+            }
+        }
         Ok(o) => json!({ "ok": false, "error": String::from_utf8_lossy(&o.stderr).to_string() }),
         Err(e) => json!({ "ok": false, "error": e.to_string() }),
     }
 }
 
 /// One netpoll measurement of `iters` deadline resets.
-pub fn netpoll(bin: &Path, iters: u64) -> Value {
+pub fn netpoll(bin: &Path, iters: u64, variant: Variant) -> Value {
     let out = Command::new("taskset")
         .args(["-c", "0"])
         .arg(bin)
         .args(["--iters", &iters.to_string()])
+        .args((variant == Variant::Precomputed).then_some("--precomputed"))
         .stdin(Stdio::null())
         .output();
     match out {
@@ -71,10 +127,51 @@ pub fn netpoll(bin: &Path, iters: u64) -> Value {
 mod tests {
     use super::*;
 
+    const NOW: &str = "BenchmarkSetReadDeadline";
+    const PRE: &str = "BenchmarkSetReadDeadlinePrecomputed";
+
     #[test]
     fn go_bench_line() {
         let t = "goos: linux\nBenchmarkSetReadDeadline-2   \t  200000\t       185.3 ns/op\nPASS\n";
-        assert_eq!(parse_go_bench(t), Some(185.3));
-        assert_eq!(parse_go_bench("PASS\n"), None);
+        assert_eq!(parse_go_bench(t, NOW), Some(185.3));
+        assert_eq!(parse_go_bench(t, PRE), None);
+        assert_eq!(parse_go_bench("PASS\n", NOW), None);
+    }
+
+    #[test]
+    fn prefix_names_do_not_collide() {
+        // The longer name comes first, as `go test -bench .` would print it in another order.
+        let t = "BenchmarkSetReadDeadlinePrecomputed-2 \t 2000000\t  101.5 ns/op\n\
+                 BenchmarkSetReadDeadline-2 \t 2000000\t  150.25 ns/op\nPASS\n";
+        assert_eq!(parse_go_bench(t, NOW), Some(150.25));
+        assert_eq!(parse_go_bench(t, PRE), Some(101.5));
+    }
+
+    #[test]
+    fn gomaxprocs_one_and_odd_suffixes() {
+        // GOMAXPROCS=1: no `-N` suffix.
+        let t = "BenchmarkSetReadDeadline \t 100\t 99 ns/op\n";
+        assert_eq!(parse_go_bench(t, NOW), Some(99.0));
+        // A suffix that is not `-digits` is another benchmark.
+        let t =
+            "BenchmarkSetReadDeadline-x \t 100\t 99 ns/op\nBenchmarkSetReadDeadline- 1 2 ns/op\n";
+        assert_eq!(parse_go_bench(t, NOW), None);
+        // A line without `ns/op` in the right place is not a result.
+        let t = "BenchmarkSetReadDeadline-2 \t 100\t 99 B/op\n";
+        assert_eq!(parse_go_bench(t, NOW), None);
+        // A benchmark that failed prints `--- FAIL: BenchmarkSetReadDeadline-2`: no figure.
+        let t = "--- FAIL: BenchmarkSetReadDeadline-2\nFAIL\n";
+        assert_eq!(parse_go_bench(t, NOW), None);
+    }
+
+    #[test]
+    fn labels_are_distinct() {
+        let mut l: Vec<&str> = Variant::ALL
+            .iter()
+            .flat_map(|v| [v.go_label(), v.netpoll_label()])
+            .collect();
+        l.sort_unstable();
+        l.dedup();
+        assert_eq!(l.len(), 4);
     }
 }

@@ -446,22 +446,25 @@ pub fn run(o: &Options) -> Result<bool, String> {
         eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
         eprintln!("runner: S4m deadline-reset micro-benchmark");
         let iters = if o.smoke { 20_000 } else { 2_000_000 };
+        // Interleaved: Go, ours, Go, ours, ... for each variant in turn, every iteration.
         for it in 0..o.iterations {
-            if let Some(d) = &s.go_dir {
-                let mut v = micro::go(d, iters);
-                v["scenario"] = "S4m".into();
-                v["server"] = "go SetReadDeadline".into();
-                v["iteration"] = it.into();
-                eprintln!("  go      {}", v);
-                record(v, &mut records);
-            }
-            if let Some(b) = &s.deadline_micro {
-                let mut v = micro::netpoll(b, iters);
-                v["scenario"] = "S4m".into();
-                v["server"] = "netpoll set_read_deadline".into();
-                v["iteration"] = it.into();
-                eprintln!("  netpoll {}", v);
-                record(v, &mut records);
+            for variant in micro::Variant::ALL {
+                if let Some(d) = &s.go_dir {
+                    let mut v = micro::go(d, iters, variant);
+                    v["scenario"] = "S4m".into();
+                    v["server"] = variant.go_label().into();
+                    v["iteration"] = it.into();
+                    eprintln!("  {:<40} {}", variant.go_label(), v);
+                    record(v, &mut records);
+                }
+                if let Some(b) = &s.deadline_micro {
+                    let mut v = micro::netpoll(b, iters, variant);
+                    v["scenario"] = "S4m".into();
+                    v["server"] = variant.netpoll_label().into();
+                    v["iteration"] = it.into();
+                    eprintln!("  {:<40} {}", variant.netpoll_label(), v);
+                    record(v, &mut records);
+                }
             }
         }
     }
