@@ -117,6 +117,30 @@ struct ConnGuard {
     id: u64,
 }
 
+/// A connection's handler future with the guard that unregisters the connection when the task
+/// ends (completes, panics or is dropped). A struct, not `async move { let _g = guard;
+/// fut.await }`: an async block stores its captured `fut` and the awaited `fut` in separate
+/// slots, which doubles the task (an echo handler with a 4 KiB buffer took about 8.4 KiB per
+/// connection instead of about 4.2 KiB).
+struct Guarded<F> {
+    fut: F,
+    // Dropped after `fut` (fields drop in declaration order), as the guard must outlive it.
+    _guard: ConnGuard,
+}
+
+impl<F: Future<Output = ()>> Future for Guarded<F> {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of `Guarded` nor handed out
+        // unpinned, and `Guarded` has no `Drop` impl and no `Unpin` impl of its own (it is
+        // `Unpin` only when `F` is).
+        unsafe { self.map_unchecked_mut(|g| &mut g.fut) }.poll(cx)
+    }
+}
+
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         let mut conns = lock(&self.shared.conns);
@@ -227,10 +251,7 @@ impl Server {
                 // Calling the handler runs its synchronous prologue on the acceptor thread: a panic
                 // there must not stop the accept loop.
                 match catch_unwind(AssertUnwindSafe(|| handler(stream))) {
-                    Ok(fut) => p.spawn_on(i, async move {
-                        let _guard = guard;
-                        fut.await;
-                    }),
+                    Ok(fut) => p.spawn_on(i, Guarded { fut, _guard: guard }),
                     Err(_) => {
                         shared.panics.fetch_add(1, Ordering::Relaxed);
                     }
