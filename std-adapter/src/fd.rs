@@ -356,7 +356,9 @@ impl<S: AsFd + 'static> PollFd<S> {
     fn count_pending(&self, mode: Mode) {
         let c = &self.shared().counters;
         c.async_parks.fetch_add(1, Ordering::Relaxed);
-        if !self.inner.pending[idx(mode)].swap(true, Ordering::Relaxed) {
+        // Plain load first: the locked swap only when the flag changes.
+        let flag = &self.inner.pending[idx(mode)];
+        if !flag.load(Ordering::Relaxed) && !flag.swap(true, Ordering::Relaxed) {
             c.async_pending_now.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -364,7 +366,9 @@ impl<S: AsFd + 'static> PollFd<S> {
 
 impl<S: AsFd + 'static> Inner<S> {
     fn unpend(&self, mode: Mode) {
-        if self.pending[idx(mode)].swap(false, Ordering::Relaxed) {
+        // Plain load first: the locked swap only when there is something to undo.
+        let flag = &self.pending[idx(mode)];
+        if flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed) {
             self.rt
                 .shared()
                 .counters
