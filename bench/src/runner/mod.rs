@@ -63,15 +63,21 @@ impl Options {
                 .collect::<Vec<_>>()
         };
         let scen: String = a.get("scenario", "all".to_string())?;
-        let scenarios = if scen == "all" {
+        let scenarios = if scen.eq_ignore_ascii_case("all") {
             scenarios::ALL.iter().map(|s| s.to_string()).collect()
         } else {
-            let v = list(scen);
-            if let Some(bad) = v.iter().find(|s| !scenarios::ALL.contains(&s.as_str())) {
-                return Err(format!(
-                    "unknown scenario {bad}; known: {}",
-                    scenarios::ALL.join(",")
-                ));
+            // Case-insensitive (`s4m` is `S4m`), stored under the catalogue's spelling.
+            let mut v = Vec::new();
+            for s in list(scen) {
+                match scenarios::ALL.iter().find(|k| k.eq_ignore_ascii_case(&s)) {
+                    Some(k) => v.push(k.to_string()),
+                    None => {
+                        return Err(format!(
+                            "unknown scenario {s}; known: {}",
+                            scenarios::ALL.join(",")
+                        ))
+                    }
+                }
             }
             v
         };
@@ -560,4 +566,25 @@ pub fn run(o: &Options) -> Result<bool, String> {
         eprintln!("runner: {failed} runs FAILED");
     }
     Ok(failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(argv: &[&str]) -> Result<Options, String> {
+        Options::from_args(Args::parse(
+            argv.iter().map(|s| s.to_string()),
+            &["smoke", "no-build"],
+        )?)
+    }
+
+    #[test]
+    fn scenario_names_are_case_insensitive() {
+        let o = opts(&["--scenario", "s4m,cg"]).unwrap();
+        assert_eq!(o.scenarios, ["S4m", "CG"]);
+        let o = opts(&["--scenario", "ALL"]).unwrap();
+        assert_eq!(o.scenarios.len(), scenarios::ALL.len());
+        assert!(opts(&["--scenario", "s9"]).is_err());
+    }
 }
