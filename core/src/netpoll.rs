@@ -318,6 +318,19 @@ where
         Ok(())
     }
 
+    /// The fail-fast half of [`prepare`](Self::prepare): the error an I/O attempt in `mode`
+    /// must fail with now (closing, expired deadline, event error on reads), without forgetting
+    /// a stored readiness edge.
+    ///
+    /// A front-end that skips the syscall after a short read (the next read would say `EAGAIN`)
+    /// must use this instead of `prepare` before its reads: an edge that arrived before such a
+    /// read may carry a condition the read does not consume, such as the peer's half-close,
+    /// whose end-of-file only the *next* read reports.
+    #[inline]
+    pub fn check(&self, h: Handle, mode: Mode) -> Result<(), PollError> {
+        check(self.desc(h)?.load_info(), h.generation(), mode)
+    }
+
     /// Re-arm `mode` in the backend before waiting (Go's `netpollarm`). Only oneshot or
     /// level-triggered backends need it; call it after the I/O said "would block" and before
     /// the first [`poll_wait`](Self::poll_wait).

@@ -811,3 +811,27 @@ fn sleeping_outside_the_backend_is_woken_by_an_earlier_deadline() {
     assert_eq!(np.poll_and_sleep(Some(ms(50))).unwrap().1, at(&np, ms(50)));
     assert_eq!(np.poll_and_sleep(None).unwrap().1, None);
 }
+
+#[test]
+fn check_fails_fast_like_prepare_but_keeps_a_stored_edge() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    np.poller().push(h.token(), Readiness::READABLE).unwrap();
+    tick(&np);
+    assert_eq!(np.check(h, Mode::Read), Ok(()));
+    let w = CountingWaker::new();
+    assert_eq!(
+        np.poll_wait(h, Mode::Read, &mut w.cx()),
+        Poll::Ready(Ok(())),
+        "edge kept"
+    );
+    np.set_read_deadline(h, Some(np.clock().now())).unwrap();
+    assert_eq!(np.check(h, Mode::Read), Err(PollError::Timeout));
+    np.close(h, &1).unwrap();
+    assert_eq!(np.check(h, Mode::Write), Err(PollError::Closing));
+    assert_eq!(
+        np.check(Handle::default(), Mode::Write),
+        Err(PollError::StaleHandle)
+    );
+}
