@@ -156,8 +156,20 @@ impl<S: AsFd + 'static> PollFd<S> {
 
     /// Go's `pollReset`: `Ok` to go ahead with the syscall. An event error does not stop a
     /// read: the syscall reports the precise error.
+    ///
+    /// Reads only *check* (fail fast on a close or an expired deadline) and keep a stored
+    /// edge: after a short read the next read waits for an edge instead of reading (see
+    /// [`read_stream_wait`](Self::read_stream_wait)), and the edge that preceded the short read
+    /// may carry the peer's half-close, whose end-of-file only the next read reports. Forgetting
+    /// it would leave that read waiting for an edge that never comes. The cost is a rare extra
+    /// `EAGAIN` read when an edge's data was already read.
     fn prepare(&self, mode: Mode) -> io::Result<()> {
-        match self.shared().np.prepare(self.inner.handle, mode) {
+        let np = &self.shared().np;
+        let checked = match mode {
+            Mode::Read => np.check(self.inner.handle, mode),
+            Mode::Write => np.prepare(self.inner.handle, mode),
+        };
+        match checked {
             Ok(()) | Err(PollError::EventError) => Ok(()),
             Err(e) => Err(self.fail(e, mode)),
         }
@@ -264,10 +276,10 @@ impl<S: AsFd + 'static> PollFd<S> {
     /// After a short stream read, the next read would almost surely say `EAGAIN`: skip that
     /// syscall and wait for a readiness edge first (tokio does the same).
     ///
-    /// Why no data can be lost: the short read ran after a `prepare`, and the core keeps every
-    /// edge that arrives after a `prepare` until the next one. So data that arrived after the
-    /// short read (or during it) left an edge that `poll_wait` consumes at once, and only then
-    /// do we `prepare` and read. Doing `prepare` before this wait would forget that edge.
+    /// Why no data and no end-of-file can be lost: reads never forget a stored edge (they only
+    /// `check`), so every edge not yet consumed by a wait is still there: data that arrived
+    /// during or after the short read, and a half-close that arrived with the data the short
+    /// read returned. `poll_wait` consumes such an edge at once and the read goes ahead.
     fn read_stream_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let state = self.inner.drained.load(Ordering::Relaxed);
         if state == 0 {

@@ -110,7 +110,41 @@ fn deadline_ends_drained_wait(rt: &Runtime) {
     drop(c);
 }
 
+/// Regression (seen as a hang in CI's `async_unix_stream`): the peer writes and half-closes
+/// before the first read, so one edge carries both. The first read is short; the end-of-file
+/// only shows on the next read, which waits for an edge first. That edge must still be stored:
+/// a `prepare` before the first read would have forgotten it, and the second read would wait
+/// forever.
+fn half_close_with_the_data_before_a_short_read(rt: &Runtime) {
+    let (mut c, mut s) = tcp_pair(rt);
+    let rt2 = rt.clone();
+    bounded("read to end", move || {
+        let before = rt2.stats().events;
+        c.write_all(b"last words").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        if rt2.backend() == BackendKind::Epoll {
+            // Let the poller apply the edges before the first read looks.
+            eventually("edges applied", || rt2.stats().events > before);
+        }
+        let mut got = Vec::new();
+        block_on(AsyncReadExt::read_to_end(&mut s, &mut got)).unwrap();
+        assert_eq!(got, b"last words");
+        // And the blocking form on a second pair.
+        let (mut c, s) = tcp_pair(&rt2);
+        let before = rt2.stats().events;
+        c.write_all(b"bye").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        if rt2.backend() == BackendKind::Epoll {
+            eventually("edges applied", || rt2.stats().events > before);
+        }
+        let mut got = Vec::new();
+        Read::read_to_end(&mut &s, &mut got).unwrap();
+        assert_eq!(got, b"bye");
+    });
+}
+
 per_backend!(
+    half_close_with_the_data_before_a_short_read,
     edge_between_short_read_and_wait_async,
     edge_between_short_read_and_wait_blocking,
     full_read_then_rest,
