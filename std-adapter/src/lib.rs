@@ -20,6 +20,6 @@ pub use fd::Closer;
 pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
 pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
-pub use sys::BackendKind;
 #[cfg(feature = "fault-injection")]
 pub use sys::fault;
+pub use sys::BackendKind;
