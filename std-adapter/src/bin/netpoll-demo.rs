@@ -235,7 +235,7 @@ fn run(o: &Options) -> io::Result<()> {
         report.closed_forcibly
     );
     println!(
-        "  runtime             {} events, {} waiters woken, {} deadlines fired, {} thread parks, {} async parks",
+        "  global runtime      {} events, {} waiters woken, {} deadlines fired, {} thread parks, {} async parks (load clients and listener; the server's workers run their own)",
         st.events, st.wakeups, st.timeouts, st.parks, st.async_parks
     );
     Ok(())
