@@ -12,7 +12,8 @@ use netpoll_core::{Clock, Instant};
 /// A monotonic clock: nanoseconds since the moment it was created.
 ///
 /// Setting a deadline asks the clock whether it has already passed. A precise reading costs a
-/// `clock_gettime(CLOCK_MONOTONIC)` (about 45 ns on the 2-core VM this was measured on); on
+/// `clock_gettime(CLOCK_MONOTONIC)` (about 45 ns on the 2-core VM this was measured on, see
+/// docs/benchmarks.md); on
 /// Linux the answer for a deadline more than a few milliseconds away comes from
 /// `CLOCK_MONOTONIC_COARSE` instead (about 13 ns there), which lags the precise clock by less
 /// than one kernel tick. Only deadlines within that margin pay for the precise reading.
