@@ -174,6 +174,44 @@ fn close_racing_a_readiness_event() {
     }
 }
 
+/// One close-versus-deadline race: a reader parks, a read deadline `deadline_in` from now is
+/// set, and the socket is closed `close_after` after that deadline (or `close_before` it).
+/// Returns true if the reader saw the timeout, false if it saw the closed error.
+fn deadline_race(
+    rt: &Runtime,
+    l: &TcpListener,
+    what: &str,
+    deadline_in: Duration,
+    close_at: impl Fn(Instant) -> Instant,
+) -> bool {
+    let (c, s) = pair(rt, l);
+    let s = Arc::new(s);
+    let (tx, rx) = mpsc::channel();
+    let reader = {
+        let s = s.clone();
+        thread::spawn(move || {
+            let _ = tx.send((&*s).read(&mut [0u8; 1]));
+        })
+    };
+    // Parked first, so the deadline's timer and the close race for the waiter.
+    parked(rt, 1);
+    let deadline = Instant::now() + deadline_in;
+    s.set_read_deadline(Some(deadline)).expect("deadline");
+    let close_at = close_at(deadline);
+    while Instant::now() < close_at {
+        std::hint::spin_loop();
+    }
+    s.close().expect("close");
+    let timed_out = match outcome(what, &rx) {
+        Err(e) if is_timeout(&e) => true,
+        Err(e) if is_closed(&e) => false,
+        other => panic!("{what}: read: {other:?}"),
+    };
+    reliability::join("reader", reader);
+    drop((c, s));
+    timed_out
+}
+
 #[test]
 fn close_racing_a_deadline() {
     let mut rng = Rng::new(reliability::seed("close_racing_a_deadline"));
@@ -186,37 +224,46 @@ fn close_racing_a_deadline() {
         // [timeout, closed error]
         let mut seen = [0usize; 2];
         for i in 0..iterations() {
-            let (c, s) = pair(&rt, &l);
-            let s = Arc::new(s);
-            let (tx, rx) = mpsc::channel();
-            let reader = {
-                let s = s.clone();
-                thread::spawn(move || {
-                    let _ = tx.send((&*s).read(&mut [0u8; 1]));
-                })
-            };
-            // Parked first, so the deadline's timer and the close race for the waiter.
-            parked(&rt, 1);
-            let deadline = Instant::now() + Duration::from_micros(rng.range(0, 400));
-            s.set_read_deadline(Some(deadline)).expect("deadline");
-            // Close about when the deadline fires.
-            while Instant::now() < deadline {
-                std::hint::spin_loop();
-            }
-            s.close().expect("close");
-            match outcome(&format!("{kind} iteration {i}"), &rx) {
-                Err(e) if is_timeout(&e) => seen[0] += 1,
-                Err(e) if is_closed(&e) => seen[1] += 1,
-                other => panic!("{kind} iteration {i}: read: {other:?}"),
-            }
-            reliability::join("reader", reader);
-            drop((c, s));
+            // The deadline is 0-400 us away and the close comes 0-3 ms after it: the poller
+            // rounds a sub-millisecond wait up to 1 ms, so the timer fires somewhere in that
+            // window and either side can win, depending on this machine's scheduling.
+            let deadline_in = Duration::from_micros(rng.range(0, 400));
+            let after = Duration::from_micros(rng.range(0, 3000));
+            let won = deadline_race(
+                &rt,
+                &l,
+                &format!("{kind} iteration {i}"),
+                deadline_in,
+                |d| d + after,
+            );
+            seen[usize::from(!won)] += 1;
         }
-        eprintln!("{kind}: timeout {}, closed error {}", seen[0], seen[1]);
-        assert!(
-            seen[0] > 0 && seen[1] > 0,
-            "{kind}: one side never won: {seen:?}"
+        eprintln!(
+            "{kind}: racing: timeout {}, closed error {}",
+            seen[0], seen[1]
         );
+        // Where the scheduling never let one side win, make sure that side's path works at
+        // all by giving it more and more of a head start (bounded): the timer with the close
+        // up to 64 ms after the deadline, the close up to 64 ms before it.
+        for (side, wants_timeout) in [(0, true), (1, false)] {
+            let mut margin = Duration::from_millis(1);
+            while seen[side] == 0 {
+                assert!(
+                    margin <= Duration::from_millis(64),
+                    "{kind}: the {} never won, even with a 64 ms head start: {seen:?}",
+                    if wants_timeout { "deadline" } else { "close" }
+                );
+                let what = format!("{kind} head start {margin:?}");
+                let won = if wants_timeout {
+                    deadline_race(&rt, &l, &what, Duration::ZERO, |d| d + margin)
+                } else {
+                    deadline_race(&rt, &l, &what, margin, |d| d - margin)
+                };
+                seen[usize::from(!won)] += 1;
+                eprintln!("{kind}: head start {margin:?}: timeout won: {won}");
+                margin *= 2;
+            }
+        }
         drop(l);
         check_pool_empty(&rt, kind);
     }
