@@ -251,6 +251,8 @@ impl<const N: usize, I: Idle> IrqPoller<N, I> {
                             readable: s & READ != 0,
                             writable: s & WRITE != 0,
                             error: s & ERROR != 0,
+                            // An interrupt line has no notion of a peer that hung up.
+                            read_closed: false,
                         };
                         trace!(
                             "irq: event {} r={} w={} e={}",

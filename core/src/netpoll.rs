@@ -322,13 +322,31 @@ where
     /// must fail with now (closing, expired deadline, event error on reads), without forgetting
     /// a stored readiness edge.
     ///
-    /// A front-end that skips the syscall after a short read (the next read would say `EAGAIN`)
-    /// must use this instead of `prepare` before its reads: an edge that arrived before such a
-    /// read may carry a condition the read does not consume, such as the peer's half-close,
-    /// whose end-of-file only the *next* read reports.
+    /// For a caller that must know whether an attempt may go ahead but is not about to make
+    /// it. A front-end that skips the read syscall after a short read (the next read would
+    /// say `EAGAIN`) uses `prepare` before its reads like everyone else, and
+    /// [`read_closed`](Self::read_closed) to know when it must not skip.
     #[inline]
     pub fn check(&self, h: Handle, mode: Mode) -> Result<(), PollError> {
         check(self.desc(h)?.load_info(), h.generation(), mode)
+    }
+
+    /// Whether an event has reported that the peer of `h` will send nothing more
+    /// ([`Readiness::read_closed`]): sticky until `h` is closed. A front-end that skips the
+    /// read syscall after a short read (the socket is then assumed drained) must not skip it
+    /// when this is set: the end-of-file is there to be read, and no further edge will come.
+    /// A closed handle gives [`PollError::Closing`] (or `StaleHandle` once the slot is reused).
+    #[inline]
+    pub fn read_closed(&self, h: Handle) -> Result<bool, PollError> {
+        let d = self.desc(h)?;
+        let info = d.load_info();
+        if info_generation(info) != h.generation() {
+            return Err(PollError::StaleHandle);
+        }
+        if info & CLOSING != 0 {
+            return Err(PollError::Closing);
+        }
+        Ok(d.read.hung_up())
     }
 
     /// Re-arm `mode` in the backend before waiting (Go's `netpollarm`). Only oneshot or
@@ -764,7 +782,9 @@ fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounter
             .info
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, flip);
     }
-    let rw = if r.readable || r.error {
+    let rw = if r.read_closed {
+        d.read.unblock(Unblock::ReadyHup)
+    } else if r.readable || r.error {
         d.read.unblock(Unblock::Ready)
     } else {
         None
@@ -778,8 +798,8 @@ fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounter
     // unblocks: then the edge belongs to the old descriptor. Only this loop sets READY, so it
     // can take it back; the waiter it may have woken sees a spurious wake-up and parks again.
     if info_generation(d.load_info()) != g {
-        d.read.reset();
-        d.write.reset();
+        d.read.forget_ready();
+        d.write.forget_ready();
     }
     n.wakeups += wake_all([rw, ww]) as u64;
 }

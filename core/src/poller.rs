@@ -35,6 +35,11 @@ pub struct Readiness {
     /// An error condition (epoll's `EPOLLERR`): sets the descriptor's event-error flag and wakes
     /// both directions.
     pub error: bool,
+    /// The peer will send nothing more (epoll's `EPOLLRDHUP` or `EPOLLHUP`, kqueue's `EV_EOF`
+    /// on a read filter): wakes readers and stays set on the descriptor until it is closed
+    /// (see [`Netpoll::read_closed`](crate::Netpoll::read_closed)). A backend that cannot
+    /// tell should set it with every readable event: readers then never skip a read.
+    pub read_closed: bool,
 }
 
 impl Readiness {
@@ -43,24 +48,35 @@ impl Readiness {
         readable: true,
         writable: false,
         error: false,
+        read_closed: false,
     };
     /// Writable only.
     pub const WRITABLE: Readiness = Readiness {
         readable: false,
         writable: true,
         error: false,
+        read_closed: false,
     };
     /// Readable and writable.
     pub const BOTH: Readiness = Readiness {
         readable: true,
         writable: true,
         error: false,
+        read_closed: false,
+    };
+    /// Readable, and the peer will send nothing more (a half-close or hang-up).
+    pub const READ_CLOSED: Readiness = Readiness {
+        readable: true,
+        writable: false,
+        error: false,
+        read_closed: true,
     };
     /// An error condition.
     pub const ERROR: Readiness = Readiness {
         readable: true,
         writable: true,
         error: true,
+        read_closed: false,
     };
 }
 

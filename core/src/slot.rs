@@ -10,6 +10,7 @@
 //! | `PARKED`      | `*g`        | a waker is stored in the cell and will be woken             |
 //! | `REGISTERING` | `pdWait`    | a waiter owns the cell: phase one of the two-phase park     |
 //! | `WAKING`      | —           | an unblocker owns the cell, or interrupted a registration   |
+//! | `HUP`         | —           | an edge said the peer will send nothing more (sticky)       |
 //!
 //! Whoever sets `REGISTERING` or `WAKING` on a word that had neither owns the cell until it
 //! clears its bit. Every decision an unblocker makes is a read-modify-write of the word, so the
@@ -34,6 +35,10 @@ pub(crate) const READY: u8 = 1;
 pub(crate) const PARKED: u8 = 2;
 pub(crate) const REGISTERING: u8 = 4;
 pub(crate) const WAKING: u8 = 8;
+/// Sticky: an edge reported that the peer will send nothing more (`EPOLLRDHUP`). Neither a
+/// wait nor `reset` clears it; only a new incarnation of the descriptor does. It lets a reader
+/// that skips the syscall after a short read know that an end-of-file is waiting.
+pub(crate) const HUP: u8 = 16;
 
 /// Whether an unblock reports I/O readiness (`ioready` in Go) or only wakes the waiter so it
 /// re-checks the info word (deadline expiry, close).
@@ -41,6 +46,9 @@ pub(crate) const WAKING: u8 = 8;
 pub(crate) enum Unblock {
     /// Readiness edge: remembered as `READY` if nobody waits.
     Ready,
+    /// Readiness edge that also says the peer will send nothing more: `READY` and the sticky
+    /// `HUP`.
+    ReadyHup,
     /// Wake only: a waiter wakes and re-reads the info word; nothing is remembered.
     Wake,
 }
@@ -75,10 +83,17 @@ impl WaiterSlot {
         }
     }
 
-    /// Forget a stored edge with an unconditional read-modify-write (for `open`, which needs the
-    /// ordering; see `apply_event`).
+    /// Forget a stored edge and the hang-up mark with an unconditional read-modify-write (for
+    /// `open`, which needs the ordering, and for an edge that turned out to belong to an old
+    /// incarnation; see `apply_event`).
     pub(crate) fn forget_ready(&self) {
-        self.state.fetch_and(!READY, Ordering::AcqRel);
+        self.state.fetch_and(!(READY | HUP), Ordering::AcqRel);
+    }
+
+    /// Whether an edge has said the peer will send nothing more (see [`HUP`]).
+    #[inline]
+    pub(crate) fn hung_up(&self) -> bool {
+        self.state.load(Ordering::Acquire) & HUP != 0
     }
 
     /// Put the word back to idle. Only for storage nobody else can reach (a `Netpoll` being
@@ -190,7 +205,11 @@ impl WaiterSlot {
     /// one; the caller wakes it after it has finished publishing state.
     #[inline]
     pub(crate) fn unblock(&self, kind: Unblock) -> Option<Waker> {
-        let add = if kind == Unblock::Ready { READY } else { 0 };
+        let add = match kind {
+            Unblock::Ready => READY,
+            Unblock::ReadyHup => READY | HUP,
+            Unblock::Wake => 0,
+        };
         let mut s = self.state.load(Ordering::Relaxed);
         let own = loop {
             let busy = s & (REGISTERING | WAKING) != 0;

@@ -59,8 +59,15 @@ fn readiness() -> impl Strategy<Value = Readiness> {
         3 => Just(Readiness::WRITABLE),
         2 => Just(Readiness::BOTH),
         1 => Just(Readiness::ERROR),
-        1 => (any::<bool>(), any::<bool>(), any::<bool>())
-            .prop_map(|(readable, writable, error)| Readiness { readable, writable, error }),
+        1 => Just(Readiness::READ_CLOSED),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(readable, writable, error, read_closed)| Readiness {
+                readable,
+                writable,
+                error,
+                read_closed
+            }
+        ),
     ]
 }
 

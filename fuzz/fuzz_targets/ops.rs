@@ -149,13 +149,15 @@ fn mode(u: &mut Unstructured<'_>) -> arbitrary::Result<Mode> {
     })
 }
 
-/// Bit 0 readable, bit 1 writable, bit 2 error: all eight combinations, the empty one included.
+/// Bit 0 readable, bit 1 writable, bit 2 error, bit 3 read-closed: all sixteen combinations,
+/// the empty one included.
 fn readiness(u: &mut Unstructured<'_>) -> arbitrary::Result<Readiness> {
     let b = byte(u)?;
     Ok(Readiness {
         readable: b & 1 != 0,
         writable: b & 2 != 0,
         error: b & 4 != 0,
+        read_closed: b & 8 != 0,
     })
 }
 

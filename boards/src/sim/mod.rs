@@ -55,6 +55,8 @@ impl IrqStatus {
             readable: self.rx,
             writable: self.tx,
             error: self.error,
+            // A peripheral has no peer that could half-close.
+            read_closed: false,
         }
     }
 }

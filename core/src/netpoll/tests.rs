@@ -778,6 +778,52 @@ fn event_error_clears_on_the_next_clean_event() {
 }
 
 #[test]
+fn read_closed_is_sticky_until_the_descriptor_is_reopened() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let hs: Vec<Handle> = (0..8).map(|i| np.open(&i).unwrap()).collect();
+    let h = hs[3];
+    assert_eq!(np.read_closed(h), Ok(false));
+    // A plain readable edge is not a hang-up.
+    np.poller().push(h.token(), Readiness::READABLE).unwrap();
+    tick(&np);
+    assert_eq!(np.read_closed(h), Ok(false));
+    // A hang-up wakes the reader like a readable edge ...
+    let r = CountingWaker::new();
+    np.prepare(h, Mode::Read).unwrap();
+    assert!(np.poll_wait(h, Mode::Read, &mut r.cx()).is_pending());
+    let hup = Readiness {
+        readable: false,
+        ..Readiness::READ_CLOSED
+    };
+    np.poller().push(h.token(), hup).unwrap();
+    assert_eq!(tick(&np), 1);
+    assert_eq!(r.wakes(), 1);
+    assert_eq!(
+        np.poll_wait(h, Mode::Read, &mut r.cx()),
+        Poll::Ready(Ok(()))
+    );
+    // ... and stays: neither consuming the edge, nor `prepare`, nor a later plain edge
+    // clears it.
+    np.prepare(h, Mode::Read).unwrap();
+    np.poller().push(h.token(), Readiness::BOTH).unwrap();
+    tick(&np);
+    np.prepare(h, Mode::Read).unwrap();
+    assert_eq!(np.read_closed(h), Ok(true));
+    // Closed: the handle is stale; the reopened slot starts clean, and an old-generation
+    // hang-up does not reach it.
+    np.close(h, &3).unwrap();
+    assert_eq!(np.read_closed(h), Err(PollError::Closing));
+    let again = np.open(&9).unwrap();
+    assert_eq!(np.read_closed(h), Err(PollError::StaleHandle));
+    assert_eq!(again.index(), h.index());
+    assert_eq!(np.read_closed(again), Ok(false));
+    np.poller().push(h.token(), Readiness::READ_CLOSED).unwrap();
+    tick(&np);
+    assert_eq!(np.read_closed(again), Ok(false));
+}
+
+#[test]
 fn reopened_slot_starts_without_event_error() {
     let slots = PollDesc::array();
     let np = fixture(&slots);

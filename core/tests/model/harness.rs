@@ -223,6 +223,12 @@ impl Harness {
             }
             Op::Prepare(t, mode) => {
                 let h = self.resolve(t);
+                // The hang-up mark first: `prepare` must not clear it.
+                same!(
+                    "read_closed",
+                    self.np.read_closed(h.real),
+                    self.model.read_closed(h.model)
+                );
                 same!(
                     "prepare",
                     self.np.prepare(h.real, mode),
@@ -421,6 +427,7 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
                         readable: r & 1 != 0,
                         writable: r & 2 != 0,
                         error: r & 4 != 0,
+                        read_closed: r & 8 != 0,
                     },
                 )
             }

@@ -67,6 +67,8 @@ pub struct Desc {
     pub generation: u64,
     /// The backend reported an error condition (Go's `pollEventErr`).
     pub event_error: bool,
+    /// An event said the peer will send nothing more (sticky until the next open).
+    pub read_closed: bool,
     /// Read direction.
     pub read: Direction,
     /// Write direction.
@@ -275,6 +277,15 @@ impl Model {
         Ok(())
     }
 
+    /// `Netpoll::read_closed`: the sticky hang-up mark of a handle that is not stale.
+    pub fn read_closed(&self, h: ModelHandle) -> Result<bool, PollError> {
+        let d = self.lookup(h)?;
+        if !d.open {
+            return Err(PollError::Closing);
+        }
+        Ok(d.read_closed)
+    }
+
     /// `Netpoll::arm`: the check, then the backend.
     pub fn arm(&mut self, h: ModelHandle, mode: Mode) -> Result<(), Error<ScriptError>> {
         self.check(h, mode)?;
@@ -410,8 +421,9 @@ impl Model {
         self.stats.events += 1;
         // Go's `setEventErr(ev.events&EPOLLERR != 0)`: every event sets or clears the bit.
         d.event_error = r.error;
+        d.read_closed |= r.read_closed;
         let mut woken = 0;
-        if r.readable || r.error {
+        if r.readable || r.error || r.read_closed {
             woken += u64::from(Self::unblock(&mut d.read, true, &mut self.woken));
         }
         if r.writable || r.error {

@@ -143,6 +143,9 @@ impl Epoll {
 /// (they read EOF or the error) and, for a full hang-up, writers; `EPOLLERR` wakes both, and
 /// the syscall they retry reports the precise error (`ECONNRESET`, `ECONNREFUSED`, ...).
 ///
+/// `EPOLLRDHUP` (or a full hang-up) also sets the descriptor's sticky
+/// read-closed mark, which stops readers from skipping the read after a short one.
+///
 /// Only an `EPOLLERR` that comes alone marks the descriptor's event-error flag, as in Go since
 /// 1.20: combined with readiness (an ICMP error on a UDP socket that is still writable) it
 /// would otherwise fail every later read of a socket that works.
@@ -153,6 +156,7 @@ fn readiness(flags: u32) -> Readiness {
         readable: has(libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLPRI | err),
         writable: has(libc::EPOLLOUT | libc::EPOLLHUP | err),
         error: flags == err as u32,
+        read_closed: has(libc::EPOLLRDHUP | libc::EPOLLHUP),
     }
 }
 

@@ -142,6 +142,10 @@ impl Portable {
                     readable: ev.readable,
                     writable: ev.writable,
                     error,
+                    // `polling` does not say whether the peer half-closed (it has no
+                    // `EPOLLRDHUP` or `EV_EOF`), so any readable edge may carry an
+                    // end-of-file: readers on this backend never skip a read.
+                    read_closed: ev.readable || ev.is_interrupt() || error,
                 },
             });
         }
