@@ -151,3 +151,64 @@ per_backend!(
     close_wakes_drained_reader,
     deadline_ends_drained_wait,
 );
+
+/// Poll `fut` on this thread, driving the inline runtime `rt` between polls (at most
+/// `turns` times, each waiting up to 10 ms): `Some` output, or `None` if it never finished.
+fn drive<T>(rt: &Runtime, fut: impl std::future::Future<Output = T>, turns: usize) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    for _ in 0..turns {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        rt.poll(Some(std::time::Duration::from_millis(10))).unwrap();
+    }
+    None
+}
+
+/// A reader already waiting on a drained socket when the peer writes and half-closes, with
+/// both harvested as one edge (an inline runtime, polled only after both): the woken read
+/// returns the data (a short read) and the next one must still see the end-of-file, though
+/// no further edge will ever come.
+fn half_close_with_the_data_while_waiting(kind: BackendKind) {
+    let rt = Runtime::builder()
+        .backend(kind)
+        .drive_inline()
+        .build()
+        .unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let mut s = netpoll_std::TcpStream::from_std_in(l.accept().unwrap().0, &rt).unwrap();
+    let mut buf = [0u8; 64];
+    c.write_all(b"first").unwrap();
+    let n = drive(&rt, AsyncReadExt::read(&mut s, &mut buf), 100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"first", "a short read");
+    // The next read waits (nothing has come), then data and FIN arrive before the harvest.
+    let mut read = AsyncReadExt::read(&mut s, &mut buf);
+    assert!(drive(&rt, &mut read, 1).is_none(), "nothing to read yet");
+    c.write_all(b"last").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let n = drive(&rt, &mut read, 100).unwrap().unwrap();
+    assert_eq!(&buf[..n], b"last");
+    let eof = drive(&rt, AsyncReadExt::read(&mut s, &mut buf), 100);
+    assert!(matches!(eof, Some(Ok(0))), "end-of-file lost: {eof:?}");
+}
+
+#[test]
+fn half_close_with_the_data_while_waiting_epoll() {
+    half_close_with_the_data_while_waiting(BackendKind::Epoll);
+}
+
+#[test]
+fn half_close_with_the_data_while_waiting_polling() {
+    half_close_with_the_data_while_waiting(BackendKind::Polling);
+}
+
+#[test]
+fn half_close_with_the_data_while_waiting_polling_oneshot() {
+    half_close_with_the_data_while_waiting(BackendKind::PollingOneshot);
+}
