@@ -332,9 +332,10 @@ where
     }
 
     /// Whether an event has reported that the peer of `h` will send nothing more
-    /// ([`Readiness::read_closed`]): sticky until `h` is closed. A front-end that skips the
-    /// read syscall after a short read (the socket is then assumed drained) must not skip it
-    /// when this is set: the end-of-file is there to be read, and no further edge will come.
+    /// ([`Readiness::read_closed`](crate::Readiness::read_closed)): sticky until `h` is
+    /// closed. A front-end that skips the read syscall after a short read (the socket is then
+    /// assumed drained) must not skip it when this is set: the end-of-file is there to be
+    /// read, and no further edge will come.
     /// A closed handle gives [`PollError::Closing`] (or `StaleHandle` once the slot is reused).
     #[inline]
     pub fn read_closed(&self, h: Handle) -> Result<bool, PollError> {
