@@ -113,7 +113,56 @@ fn async_accept_deadline_and_close(rt: &Runtime) {
     assert_eq!(e.kind(), io::ErrorKind::NotConnected);
 }
 
+/// A split through `&TcpStream`: one task writes 1 MiB while another reads the echo, both
+/// async and at the same time (the reader waits for echoed data while the writer writes).
+fn async_split_through_a_shared_reference(rt: &Runtime) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let (c, s) = tcp_pair(rt);
+    const TOTAL: usize = 1 << 20;
+    // The peer echoes with blocking I/O.
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        let mut n_total = 0;
+        while n_total < TOTAL {
+            let n = Read::read(&mut &c, &mut buf).unwrap();
+            assert!(n > 0, "early EOF after {n_total} bytes");
+            Write::write_all(&mut &c, &buf[..n]).unwrap();
+            n_total += n;
+        }
+    });
+    let s = Arc::new(s);
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            block_on(async {
+                let chunk: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+                for _ in 0..TOTAL / chunk.len() {
+                    AsyncWriteExt::write_all(&mut &*s, &chunk).await.unwrap();
+                }
+            })
+        })
+    };
+    let got = bounded("split read", move || {
+        block_on(async {
+            let mut got = vec![0u8; TOTAL];
+            AsyncReadExt::read_exact(&mut &*s, &mut got).await.unwrap();
+            got
+        })
+    });
+    writer.join().unwrap();
+    echo.join().unwrap();
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, b)| *b == ((i % 4096) % 251) as u8),
+        "echoed bytes differ"
+    );
+    assert!(rt.stats().async_parks > 0, "neither direction ever waited");
+}
+
 per_backend!(
+    async_split_through_a_shared_reference,
     async_echo_and_deadline,
     async_close_wakes_task,
     async_connect_deadline,

@@ -83,7 +83,7 @@ macro_rules! common_methods {
     };
 }
 
-/// `Read`/`Write` (on `T` and `&T`) and `AsyncRead`/`AsyncWrite` for a stream type.
+/// `Read`/`Write` and `AsyncRead`/`AsyncWrite`, each on `T` and `&T`, for a stream type.
 macro_rules! stream_io {
     ($ty:ty) => {
         impl std::io::Read for &$ty {
@@ -148,7 +148,18 @@ macro_rules! stream_io {
             }
         }
 
-        impl futures_io::AsyncRead for $ty {
+        $crate::net::stream_async_io!($ty);
+        $crate::net::stream_async_io!(&$ty);
+    };
+}
+
+/// `futures-io` `AsyncRead` + `AsyncWrite` for a stream type `$t`: invoked for the type and
+/// for a shared reference to it, so one task can read while another writes (a split through
+/// `Arc` or a borrow). One waiter per direction: if two tasks read (or write) at once, only
+/// the one that polled last is woken, as with tokio's `poll_read_ready`.
+macro_rules! stream_async_io {
+    ($t:ty) => {
+        impl futures_io::AsyncRead for $t {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -175,7 +186,7 @@ macro_rules! stream_io {
             }
         }
 
-        impl futures_io::AsyncWrite for $ty {
+        impl futures_io::AsyncWrite for $t {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -237,7 +248,7 @@ macro_rules! std_conversions {
     };
 }
 
-pub(crate) use {common_methods, std_conversions, stream_io};
+pub(crate) use {common_methods, std_conversions, stream_async_io, stream_io};
 
 /// The runtime to use: the given one or the global one.
 pub(crate) fn pick(rt: Option<&crate::Runtime>) -> std::io::Result<crate::Runtime> {

@@ -18,6 +18,11 @@ use crate::Runtime;
 /// A TCP connection with Go-style deadlines, usable blocking (`Read`/`Write`) and async
 /// (`AsyncRead`/`AsyncWrite`).
 ///
+/// Both are implemented for `&TcpStream` too, so one thread or task can read while another
+/// writes (share it through an `Arc`, or borrow it). Each direction has one waiter: two
+/// tasks reading at once is allowed but only the one that polled last is woken (tokio's
+/// `poll_read_ready` has the same rule), so give each direction one owner.
+///
 /// Like Go, new connections have `TCP_NODELAY` set.
 pub struct TcpStream {
     fd: PollFd<std::net::TcpStream>,

@@ -13,7 +13,8 @@ use super::{common_methods, pick, std_conversions, stream_io};
 use crate::fd::PollFd;
 use crate::Runtime;
 
-/// A Unix-domain stream with Go-style deadlines, blocking and async.
+/// A Unix-domain stream with Go-style deadlines, blocking and async; like
+/// [`TcpStream`](crate::TcpStream), also through `&UnixStream` (one owner per direction).
 pub struct UnixStream {
     fd: PollFd<std::os::unix::net::UnixStream>,
 }
