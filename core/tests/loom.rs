@@ -703,7 +703,8 @@ fn cancelled_wait_racing_edge_keeps_the_edge() {
 /// (same source, new generation). The event may count as stale or not, but it never reaches
 /// the new descriptor: if the slot was reopened between the loop's generation check and its
 /// unblock, the loop sees the new generation afterwards and takes the edge back. The new handle
-/// is current, fails with no error, and the old handle is stale.
+/// is current, fails with no error, has no hang-up mark (the event carries one), and the old
+/// handle is stale.
 ///
 /// The event carries no error condition: the loop records one with a read-modify-write of the
 /// info word while `close` and `open` write it with plain stores, and loom 0.7 lets a plain
@@ -723,9 +724,20 @@ fn stale_event_racing_reopen_never_reaches_the_new_descriptor() {
                     np1.close(h, &SOURCE).expect("the first close succeeds");
                     np1.open(&SOURCE).expect("the slot is free again")
                 },
-                move || deliver(&np2, h.token(), Readiness::BOTH),
+                move || {
+                    let hup = Readiness {
+                        read_closed: true,
+                        ..Readiness::BOTH
+                    };
+                    deliver(&np2, h.token(), hup)
+                },
             );
             assert_ne!(reopened.generation(), h.generation());
+            assert_eq!(
+                np.read_closed(reopened),
+                Ok(false),
+                "the old descriptor's hang-up mark leaks into the new one"
+            );
             let stats = np.stats();
             assert_eq!(
                 stats.events + stats.stale_events,
