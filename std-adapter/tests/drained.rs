@@ -112,9 +112,9 @@ fn deadline_ends_drained_wait(rt: &Runtime) {
 
 /// Regression (seen as a hang in CI's `async_unix_stream`): the peer writes and half-closes
 /// before the first read, so one edge carries both. The first read is short; the end-of-file
-/// only shows on the next read, which waits for an edge first. That edge must still be stored:
-/// a `prepare` before the first read would have forgotten it, and the second read would wait
-/// forever.
+/// only shows on the next read, which would wait for an edge first. The first read's
+/// `prepare` forgets that edge, so the second read must see the core's read-closed mark and
+/// read at once; without the mark it would wait forever.
 fn half_close_with_the_data_before_a_short_read(rt: &Runtime) {
     let (mut c, mut s) = tcp_pair(rt);
     let rt2 = rt.clone();
@@ -143,7 +143,33 @@ fn half_close_with_the_data_before_a_short_read(rt: &Runtime) {
     });
 }
 
+/// A vectored read over more buffers than `readv` takes (IOV_MAX, 1,024) that fills all it
+/// can is full, not short: the rest of the data must be read at once, not waited for (no new
+/// edge will come for data that is already there).
+fn vectored_read_over_iov_max_is_not_short(rt: &Runtime) {
+    let (mut c, mut s) = tcp_pair(rt);
+    let rt2 = rt.clone();
+    bounded("vectored reads", move || {
+        let before = rt2.stats().events;
+        c.write_all(&[7u8; 2000]).unwrap();
+        if rt2.backend() == BackendKind::Epoll {
+            eventually("edge applied", || rt2.stats().events > before);
+        }
+        let mut bytes = vec![0u8; 1100];
+        let mut got = 0;
+        while got < 2000 {
+            let mut bufs: Vec<std::io::IoSliceMut<'_>> =
+                bytes.chunks_mut(1).map(std::io::IoSliceMut::new).collect();
+            let n = block_on(futures_lite::AsyncReadExt::read_vectored(&mut s, &mut bufs)).unwrap();
+            assert!(n > 0 && n <= 1024, "{n}");
+            got += n;
+        }
+        assert_eq!(got, 2000);
+    });
+}
+
 per_backend!(
+    vectored_read_over_iov_max_is_not_short,
     half_close_with_the_data_before_a_short_read,
     edge_between_short_read_and_wait_async,
     edge_between_short_read_and_wait_blocking,

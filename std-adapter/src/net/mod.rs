@@ -102,7 +102,7 @@ macro_rules! stream_io {
                 if bufs.iter().all(|b| b.is_empty()) {
                     return self.fd.check_open().map(|()| 0);
                 }
-                let cap = bufs.iter().map(|b| b.len()).sum();
+                let cap = $crate::net::vectored_cap(bufs);
                 self.fd
                     .blocking_read_stream(cap, |s| std::io::Read::read_vectored(&mut &*s, bufs))
             }
@@ -180,7 +180,7 @@ macro_rules! stream_async_io {
                 if bufs.iter().all(|b| b.is_empty()) {
                     return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
                 }
-                let cap = bufs.iter().map(|b| b.len()).sum();
+                let cap = $crate::net::vectored_cap(bufs);
                 self.fd
                     .poll_read_stream(cx, cap, |s| std::io::Read::read_vectored(&mut &*s, bufs))
             }
@@ -246,6 +246,14 @@ macro_rules! std_conversions {
             }
         }
     };
+}
+
+/// The most bytes one `readv` can return for `bufs`: std passes at most `IOV_MAX` buffers to
+/// the kernel, so a read that fills those is full, not short (and the socket not drained).
+pub(crate) fn vectored_cap(bufs: &[std::io::IoSliceMut<'_>]) -> usize {
+    // IOV_MAX on Linux (`UIO_MAXIOV`) and macOS; std caps `readv` at the platform's value.
+    const IOV_MAX: usize = 1024;
+    bufs.iter().take(IOV_MAX).map(|b| b.len()).sum()
 }
 
 pub(crate) use {common_methods, std_conversions, stream_async_io, stream_io};
