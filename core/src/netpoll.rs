@@ -347,7 +347,13 @@ where
         if info & CLOSING != 0 {
             return Err(PollError::Closing);
         }
-        Ok(d.read.hung_up())
+        let hup = d.read.hung_up();
+        // A close and reopen between the check above and the load would give the new
+        // incarnation's mark: look again (the reopen stores the new generation first).
+        if info_generation(d.load_info()) != h.generation() {
+            return Err(PollError::StaleHandle);
+        }
+        Ok(hup)
     }
 
     /// Re-arm `mode` in the backend before waiting (Go's `netpollarm`). Only oneshot or
