@@ -18,8 +18,11 @@
 //! ## One waiter per direction
 //! Blocking operations take a per-direction lock (Go's `fdMutex` read/write locks), so two
 //! threads reading one socket take turns instead of tripping the core's "double wait". Async
-//! operations take `&mut self` through the `futures-io` traits, which gives the same
-//! guarantee per socket value.
+//! operations take no lock: through `&mut TcpStream` there can be only one; through
+//! `&TcpStream` (a split) the caller must keep one owner per direction. Two async readers,
+//! or an async reader next to a blocking one, are memory-safe but only the one that polled or
+//! parked last is woken: the other waits for its deadline or the close (tokio's
+//! `poll_read_ready` has the same rule).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};

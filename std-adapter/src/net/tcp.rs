@@ -20,8 +20,9 @@ use crate::Runtime;
 ///
 /// Both are implemented for `&TcpStream` too, so one thread or task can read while another
 /// writes (share it through an `Arc`, or borrow it). Each direction has one waiter: two
-/// tasks reading at once is allowed but only the one that polled last is woken (tokio's
-/// `poll_read_ready` has the same rule), so give each direction one owner.
+/// tasks reading at once (or a task and a blocking reader) is allowed but only the one that
+/// polled last is woken (tokio's `poll_read_ready` has the same rule), so give each direction
+/// one owner.
 ///
 /// Like Go, new connections have `TCP_NODELAY` set.
 pub struct TcpStream {

@@ -256,7 +256,11 @@ impl Poller for Faulty {
                 if reused.contains(&Token(t).index()) {
                     p.stale_on_reused.fetch_add(2, Ordering::Relaxed);
                 }
-                for readiness in [Readiness::BOTH, Readiness::ERROR] {
+                let hup = Readiness {
+                    read_closed: true,
+                    ..Readiness::BOTH
+                };
+                for readiness in [hup, Readiness::ERROR] {
                     on_event(Event {
                         token: Token(t),
                         readiness,
