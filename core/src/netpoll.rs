@@ -318,19 +318,6 @@ where
         Ok(())
     }
 
-    /// The fail-fast half of [`prepare`](Self::prepare): the error an I/O attempt in `mode`
-    /// must fail with now (closing, expired deadline, event error on reads), without forgetting
-    /// a stored readiness edge.
-    ///
-    /// For a caller that must know whether an attempt may go ahead but is not about to make
-    /// it. A front-end that skips the read syscall after a short read (the next read would
-    /// say `EAGAIN`) uses `prepare` before its reads like everyone else, and
-    /// [`read_closed`](Self::read_closed) to know when it must not skip.
-    #[inline]
-    pub fn check(&self, h: Handle, mode: Mode) -> Result<(), PollError> {
-        check(self.desc(h)?.load_info(), h.generation(), mode)
-    }
-
     /// Whether an event has reported that the peer of `h` will send nothing more
     /// ([`Readiness::read_closed`](crate::Readiness::read_closed)): sticky until `h` is
     /// closed. A front-end that skips the read syscall after a short read (the socket is then

@@ -291,7 +291,7 @@ impl<S: AsFd + 'static> PollFd<S> {
     /// the backend marked it (the core's sticky `read_closed`), and then the read is not
     /// skipped. Tokio keeps "read closed" apart from "readable" for the same reason.
     ///
-    /// (Until this used `check` before reads, keeping edges instead of forgetting them: that
+    /// (Until this used the core's `check` (since removed) before reads, keeping edges: that
     /// lost the end-of-file when a waiting reader was woken by one edge carrying both the last
     /// data and the half-close, and it cost an `EAGAIN` read per message on a connection whose
     /// reader had once waited after an `EAGAIN`: S2 measured 0.23 of those per message.)
