@@ -300,11 +300,13 @@ impl<S: AsFd + 'static> PollFd<S> {
         if state == 0 {
             return Poll::Ready(Ok(()));
         }
-        if self.read_closed() {
-            self.inner.drained.store(0, Ordering::Relaxed);
-            return Poll::Ready(Ok(()));
-        }
         if state == DRAINED {
+            // Checked once per drained read, before its first wait: a hang-up reported after
+            // this comes with a READY edge of its own, which the wait below consumes.
+            if self.read_closed() {
+                self.inner.drained.store(0, Ordering::Relaxed);
+                return Poll::Ready(Ok(()));
+            }
             if let Err(e) = self.arm(Mode::Read) {
                 self.inner.drained.store(0, Ordering::Relaxed);
                 return Poll::Ready(Err(e));
