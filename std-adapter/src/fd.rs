@@ -25,7 +25,6 @@
 //! `poll_read_ready` has the same rule).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
@@ -35,10 +34,10 @@ use netpoll_core::{Handle, Mode, PollError};
 use crate::error::{from_core, from_poll, NetError};
 use crate::park;
 use crate::runtime::{Runtime, Shared};
-use crate::sys::net as sysnet;
+use crate::sys::{net as sysnet, AsSource, Source};
 use crate::trace;
 
-pub(crate) struct Inner<S: AsFd + 'static> {
+pub(crate) struct Inner<S: AsSource + 'static> {
     io: S,
     handle: Handle,
     rt: Runtime,
@@ -59,7 +58,7 @@ const DRAINED: u8 = 1;
 const DRAINED_ARMED: u8 = 2;
 
 /// A registered socket. Dropping it deregisters and closes the descriptor.
-pub(crate) struct PollFd<S: AsFd + 'static> {
+pub(crate) struct PollFd<S: AsSource + 'static> {
     inner: Arc<Inner<S>>,
 }
 
@@ -70,11 +69,11 @@ fn idx(mode: Mode) -> usize {
     }
 }
 
-impl<S: AsFd + 'static> PollFd<S> {
+impl<S: AsSource + 'static> PollFd<S> {
     /// Register `io` (already non-blocking) with `rt`.
     pub(crate) fn new(io: S, rt: &Runtime, shutdown_on_close: bool) -> io::Result<PollFd<S>> {
-        let handle = rt.shared().np.open(&io as &dyn AsFd).map_err(from_core)?;
-        trace::add(io.as_fd().as_raw_fd(), handle);
+        let handle = rt.shared().np.open(&io as &Source).map_err(from_core)?;
+        trace::add(io.raw_source(), handle);
         Ok(PollFd {
             inner: Arc::new(Inner {
                 io,
@@ -147,10 +146,10 @@ impl<S: AsFd + 'static> PollFd<S> {
                 .counters
                 .timeouts_seen
                 .fetch_add(1, Ordering::Relaxed);
-            trace::deadline(self.inner.io.as_fd().as_raw_fd(), self.inner.handle, mode);
+            trace::deadline(self.inner.io.raw_source(), self.inner.handle, mode);
         }
         if e == PollError::EventError {
-            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_fd()) {
+            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_source()) {
                 return err;
             }
         }
@@ -190,7 +189,7 @@ impl<S: AsFd + 'static> PollFd<S> {
         }
         self.shared()
             .np
-            .arm(self.inner.handle, mode, &self.inner.io as &dyn AsFd)
+            .arm(self.inner.handle, mode, &self.inner.io as &Source)
             .map_err(|e| match e {
                 netpoll_core::Error::Poll(p) => self.fail(p, mode),
                 // A close that raced in after the core's check deregistered the socket (the
@@ -397,7 +396,7 @@ impl<S: AsFd + 'static> PollFd<S> {
     }
 }
 
-impl<S: AsFd + 'static> Inner<S> {
+impl<S: AsSource + 'static> Inner<S> {
     fn unpend(&self, mode: Mode) {
         // Plain load first: the locked swap only when there is something to undo.
         let flag = &self.pending[idx(mode)];
@@ -414,14 +413,10 @@ impl<S: AsFd + 'static> Inner<S> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(NetError::Closed.into());
         }
-        let r = self
-            .rt
-            .shared()
-            .np
-            .close(self.handle, &self.io as &dyn AsFd);
-        trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+        let r = self.rt.shared().np.close(self.handle, &self.io as &Source);
+        trace::close(self.io.raw_source(), self.handle);
         if self.shutdown_on_close {
-            sysnet::shutdown(self.io.as_fd());
+            sysnet::shutdown(self.io.as_source());
         }
         self.unpend(Mode::Read);
         self.unpend(Mode::Write);
@@ -429,16 +424,12 @@ impl<S: AsFd + 'static> Inner<S> {
     }
 }
 
-impl<S: AsFd + 'static> Drop for Inner<S> {
+impl<S: AsSource + 'static> Drop for Inner<S> {
     fn drop(&mut self) {
         if !self.closed.load(Ordering::Acquire) {
             self.closed.store(true, Ordering::Release);
-            let _ = self
-                .rt
-                .shared()
-                .np
-                .close(self.handle, &self.io as &dyn AsFd);
-            trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+            let _ = self.rt.shared().np.close(self.handle, &self.io as &Source);
+            trace::close(self.io.raw_source(), self.handle);
             self.unpend(Mode::Read);
             self.unpend(Mode::Write);
         }
@@ -447,17 +438,11 @@ impl<S: AsFd + 'static> Drop for Inner<S> {
     }
 }
 
-impl<S: AsFd + 'static> AsFd for PollFd<S> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
-
 trait CloseDyn: Send + Sync {
     fn close_dyn(&self) -> io::Result<()>;
 }
 
-impl<S: AsFd + Send + Sync + 'static> CloseDyn for Inner<S> {
+impl<S: AsSource + Send + Sync + 'static> CloseDyn for Inner<S> {
     fn close_dyn(&self) -> io::Result<()> {
         self.close()
     }

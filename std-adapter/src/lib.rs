@@ -17,7 +17,9 @@ pub mod trace;
 pub use clock::{deadline_after, StdClock};
 pub use error::{is_closed, is_timeout, NetError};
 pub use fd::Closer;
-pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+pub use net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+pub use net::{UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
 pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
 #[cfg(feature = "fault-injection")]
