@@ -84,6 +84,7 @@ fn async_write_deadline(rt: &Runtime) {
     assert!(is_timeout(&err), "{err}");
 }
 
+#[cfg(unix)]
 fn async_unix_stream(rt: &Runtime) {
     let (mut a, mut b) = netpoll_std::UnixStream::pair_in(rt).unwrap();
     let got = bounded("async unix", move || {
@@ -167,6 +168,7 @@ per_backend!(
     async_close_wakes_task,
     async_connect_deadline,
     async_write_deadline,
+    #[cfg(unix)]
     async_unix_stream,
     async_accept_deadline_and_close,
 );

@@ -181,9 +181,12 @@ pub(crate) fn sendfile(
 }
 
 /// One `read` on a stream socket. On Linux a raw `syscall(SYS_read)`: glibc's `read`/`recv`
-/// wrappers are thread-cancellation points, and entering and leaving cancellable mode costs
-/// more user-space instructions than the rest of the call (measured under callgrind, see
-/// docs/benchmarks.md). Other systems use the `std` socket's own `read` (`recv` on Windows).
+/// wrappers are thread-cancellation points, and entering and leaving cancellable mode cost
+/// about 80 user-space instructions per echoed message on top of the wrappers themselves,
+/// measured under callgrind with the S2 echo (docs/architecture.md, "What it costs": 906 Ir
+/// per message with these two raw calls). socket2's `recv`/`send` are the same libc
+/// wrappers, so they would bring that back. Other systems use the `std` socket's own `read`
+/// (`recv` on Windows).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn stream_read<S: super::AsSource>(s: &S, buf: &mut [u8]) -> io::Result<usize>
 where
