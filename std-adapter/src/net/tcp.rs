@@ -63,7 +63,7 @@ impl TcpStream {
         // Like Go: small writes go out at once. Not fatal if the option is refused.
         let _ = s.set_nodelay(true);
         Ok(TcpStream {
-            fd: PollFd::new(s, rt, true)?,
+            fd: PollFd::tcp_stream(s, rt)?,
         })
     }
 
@@ -142,7 +142,7 @@ impl TcpStream {
     pub fn from_std_in(s: std::net::TcpStream, rt: &Runtime) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         Ok(TcpStream {
-            fd: PollFd::new(s, rt, true)?,
+            fd: PollFd::tcp_stream(s, rt)?,
         })
     }
 
