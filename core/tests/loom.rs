@@ -822,31 +822,50 @@ fn stale_event_racing_reopen_never_reaches_the_new_descriptor() {
     );
 }
 
-/// Open `SOURCE` in the one-slot pool once the slot is free: after a close, it returns to
-/// the pool only when the last operation holding a reference lets go (which is what keeps
-/// those operations off the next descriptor).
-fn reopen(np: &Np) -> Handle {
-    loop {
-        match np.open(&SOURCE) {
-            Ok(h) => return h,
-            Err(netpoll_core::Error::Poll(PollError::PoolExhausted)) => thread::yield_now(),
-            Err(e) => panic!("reopen: {e:?}"),
-        }
+/// Open `SOURCE` in the one-slot pool if the slot is free. After a close, it returns to the
+/// pool only when the last operation holding a reference lets go (which is what keeps those
+/// operations off the next descriptor): racing such an operation, the reopening may have to
+/// wait until it is done (`None`). Not a spin loop: loom cannot explore one.
+fn try_reopen(np: &Np) -> Option<Handle> {
+    match np.open(&SOURCE) {
+        Ok(h) => Some(h),
+        Err(netpoll_core::Error::Poll(PollError::PoolExhausted)) => None,
+        Err(e) => panic!("reopen: {e:?}"),
     }
 }
 
-/// Close the descriptor `h`, reopen its slot, and park a new waiter on the new descriptor's
-/// Read direction: the "other side" of the reuse races below.
-fn close_reopen_and_park(np: &Np, h: Handle) -> (Handle, CountingWaker) {
-    np.close(h, &SOURCE).expect("the first close succeeds");
-    let reopened = reopen(np);
+/// After the race: the reopening, done now if the race deferred it (everyone has let go, so
+/// the slot must be free).
+fn reopened_after(np: &Np, during: Option<Handle>) -> Handle {
+    during
+        .unwrap_or_else(|| try_reopen(np).expect("the slot was not freed after its last operation"))
+}
+
+/// Park a new waiter on the new descriptor's Read direction.
+fn park_new(np: &Np, reopened: Handle) -> CountingWaker {
     let w = CountingWaker::new();
     let first = w.poll_wait(np, reopened, Mode::Read);
     assert!(
         first.is_pending(),
         "set-up: the new descriptor's first wait parks"
     );
-    (reopened, w)
+    w
+}
+
+/// Close the descriptor `h`, reopen its slot if it is free, and park a new waiter on the new
+/// descriptor: the "other side" of the reuse races below.
+fn close_reopen_and_park(np: &Np, h: Handle) -> Option<(Handle, CountingWaker)> {
+    np.close(h, &SOURCE).expect("the first close succeeds");
+    let reopened = try_reopen(np)?;
+    Some((reopened, park_new(np, reopened)))
+}
+
+/// The reopening and new waiter of a race, made after it if the race deferred them.
+fn new_side(np: &Np, during: Option<(Handle, CountingWaker)>) -> (Handle, CountingWaker) {
+    during.unwrap_or_else(|| {
+        let h = reopened_after(np, None);
+        (h, park_new(np, h))
+    })
 }
 
 /// The new descriptor's waiter after a reuse race is intact: polled whenever it is woken (as
@@ -894,10 +913,10 @@ fn stale_repoll_racing_close_and_reopen_never_touches_the_new_descriptor() {
             let (np, h) = open_one();
             let old = park(&np, h, Mode::Read);
             let np1 = np.clone();
-            let ((r, again), (reopened, new)) =
-                race(placement, first_wait(&np, h, Mode::Read), move || {
-                    close_reopen_and_park(&np1, h)
-                });
+            let ((r, again), during) = race(placement, first_wait(&np, h, Mode::Read), move || {
+                close_reopen_and_park(&np1, h)
+            });
+            let (reopened, new) = new_side(&np, during);
             assert_eq!(old.wakes(), 1, "the close woke the old waiter");
             match r {
                 Poll::Ready(res) => assert!(
@@ -925,11 +944,12 @@ fn stale_cancel_racing_close_and_reopen_never_touches_the_new_descriptor() {
             let old = park(&np, h, Mode::Read);
             let own = old.waker.clone();
             let (np1, np2) = (np.clone(), np.clone());
-            let ((), (reopened, new)) = race(
+            let ((), during) = race(
                 placement,
                 move || np1.cancel_wait(h, Mode::Read, &own),
                 move || close_reopen_and_park(&np2, h),
             );
+            let (reopened, new) = new_side(&np, during);
             assert!(old.wakes() <= 1);
             assert_eq!(new.wakes(), 0, "the stale cancel woke the new waiter");
             assert_new_waiter_intact(&np, h, reopened, &new);
@@ -955,14 +975,15 @@ fn close_racing_deadline_racing_reopen_starts_the_new_descriptor_clean() {
             let old = park(&np, h, Mode::Read);
             np.clock().set(at(10));
             let (np1, np2) = (np.clone(), np.clone());
-            let (reopened, _) = race(
+            let (during, _) = race(
                 placement,
                 move || {
                     np1.close(h, &SOURCE).expect("the first close succeeds");
-                    reopen(&np1)
+                    try_reopen(&np1)
                 },
                 move || np2.poll(Some(Duration::ZERO)).expect("scripted poll"),
             );
+            let reopened = reopened_after(&np, during);
             assert_eq!(
                 old.wakes(),
                 1,

@@ -125,8 +125,11 @@ fn async_split_through_a_shared_reference(rt: &Runtime) {
     use std::sync::Arc;
     let (c, s) = tcp_pair(rt);
     const TOTAL: usize = 1 << 20;
-    // The peer echoes with blocking I/O.
+    // The peer echoes with blocking I/O, starting once the reader waits for the echo (so
+    // that the concurrent wait is exercised however the threads are scheduled).
+    let rt2 = rt.clone();
     let echo = std::thread::spawn(move || {
+        util::eventually("reader waits", || rt2.stats().async_parks > 0);
         let mut buf = [0u8; 1500];
         let mut n_total = 0;
         while n_total < TOTAL {

@@ -177,8 +177,8 @@ macro_rules! stream_io {
 
 /// `futures-io` `AsyncRead` + `AsyncWrite` for a stream type `$t`: invoked for the type and
 /// for a shared reference to it, so one task can read while another writes (a split through
-/// `Arc` or a borrow). One waiter per direction: if two tasks read (or write) at once, only
-/// the one that polled last is woken, as with tokio's `poll_read_ready`.
+/// `Arc` or a borrow). Several tasks reading (or writing) at once take turns on the
+/// direction's lock; none is lost (see `fd.rs`).
 macro_rules! stream_async_io {
     ($t:ty) => {
         impl futures_io::AsyncRead for $t {

@@ -21,10 +21,10 @@ use crate::Runtime;
 /// (`AsyncRead`/`AsyncWrite`).
 ///
 /// Both are implemented for `&TcpStream` too, so one thread or task can read while another
-/// writes (share it through an `Arc`, or borrow it). Each direction has one waiter: two
-/// tasks reading at once (or a task and a blocking reader) is allowed but only the one that
-/// polled last is woken (tokio's `poll_read_ready` has the same rule), so give each direction
-/// one owner.
+/// writes (share it through an `Arc`, or borrow it). Any number of threads and tasks may read
+/// (or write) at once, blocking and async mixed: as with Go's `net.Conn`, they take turns on
+/// the direction's lock, each completes or fails with a timeout, and
+/// [`close`](Self::close) wakes every one of them with "use of closed network connection".
 ///
 /// Like Go, new connections have `TCP_NODELAY` set.
 pub struct TcpStream {
