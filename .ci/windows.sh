@@ -4,7 +4,7 @@
 # * Windows (x86_64-pc-windows-gnu): clippy -D warnings, then the netpoll-std tests and the
 #   conformance suite (netpoll-tests) run under Wine 8.0 (Debian 12's wine64), built with
 #   `--cfg wine` so that the few tests Wine cannot run are reported as ignored, each with
-#   its reason (grep the sources for `cfg_attr(wine`).
+#   its reason (grep the sources for `cfg_attr(wine`); then netpoll-demo in both modes.
 # * FreeBSD, macOS x86-64 and arm64 (kqueue): clippy -D warnings over the whole workspace,
 #   tests included (on macOS less netpoll-core's own tests, see below). No linker or OS for
 #   them here, so they compile only.
@@ -57,6 +57,9 @@ section "clippy -D warnings, workspace with tests: $WIN"
 cargo clippy -q --workspace --exclude netpoll-bench --all-targets --target "$WIN" \
   --target-dir "$TARGET_DIR" -- -D warnings
 
+section "docs -D warnings: netpoll-std for $WIN"
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p netpoll-std --target "$WIN" --target-dir "$TARGET_DIR"
+
 section "Wine prefix, with a ProcessPrng for Rust's std"
 export WINEPREFIX="$PWD/target/wine-prefix" WINEDEBUG=-all
 # No Mono or Gecko installer prompts: nothing here needs .NET or HTML.
@@ -89,6 +92,15 @@ timeout -k 30 "$WINE_TOTAL_LIMIT" cargo test -p netpoll-std -p netpoll-tests --t
   --target-dir "$TARGET_DIR" --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+
+# The demo as a user runs it (server, load client, idle deadlines), in both modes: it must
+# exit cleanly and report no client errors.
+for mode in async blocking; do
+  out=$(timeout -k 10 120 "$WINE" "$TARGET_DIR/$WIN/debug/netpoll-demo.exe" --mode "$mode" \
+    --seconds 2 --conns 8 --idle-conns 4 2>&1 | tr '\r' '\n') || { echo "$out"; status=1; }
+  printf '%s\n' "$out" | grep -E '^(report|  )' || true
+  printf '%s\n' "$out" | grep -q 'load client errors  0;' || { echo "netpoll-demo --mode $mode failed" >&2; status=1; }
+done
 timeout 60 "$WINESERVER" --kill >/dev/null 2>&1 || true
 
 # The counts, from the harness's own summary lines, and every skip with its reason (tests

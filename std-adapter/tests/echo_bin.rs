@@ -142,24 +142,11 @@ fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
               GenerateConsoleCtrlEvent in dlls/kernelbase/console.c, \
               https://gitlab.winehq.org/wine/wine/-/blob/wine-8.0/dlls/kernelbase/console.c"
 )]
-fn echo_binary_blocking() {
+fn echo_binary_shuts_down_gracefully() {
     for kind in BackendKind::all() {
-        run(kind, "blocking", End::Graceful);
-    }
-}
-
-#[test]
-#[cfg_attr(
-    wine,
-    ignore = "Wine 8.0 cannot send the Ctrl-Break: a process it starts from a Unix shell has \
-              no console, so GenerateConsoleCtrlEvent fails (ERROR_INVALID_ACCESS; after \
-              AllocConsole, or under a pseudo-terminal, ERROR_INVALID_HANDLE), see \
-              GenerateConsoleCtrlEvent in dlls/kernelbase/console.c, \
-              https://gitlab.winehq.org/wine/wine/-/blob/wine-8.0/dlls/kernelbase/console.c"
-)]
-fn echo_binary_async() {
-    for kind in BackendKind::all() {
-        run(kind, "async", End::Graceful);
+        for mode in ["blocking", "async"] {
+            run(kind, mode, End::Graceful);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The socket types implement `AsFd`/`AsRawFd` on Unix and `AsSocket`/`AsRawSocket` on
 //! Windows (where sockets are `SOCKET` handles, not file descriptors). Unix-domain sockets
-//! and [`TcpStream::send_file`] exist on Unix only.
+//! and `TcpStream::send_file` exist on Unix only.
 //!
 //! Every type works both ways at once:
 //! * **blocking**: `std::io::Read`/`Write` (also on `&T`, so one thread can read while another
@@ -15,8 +15,8 @@
 //! Deadlines follow Go: absolute, `None` clears, a deadline in the past fails the next
 //! operation at once, an operation past its deadline fails with `io::ErrorKind::TimedOut`
 //! ("i/o timeout"), and a new deadline applies to operations already blocked. Read deadlines
-//! also bound `accept` and `recv`; write deadlines bound `connect`'s wait, `send` and
-//! [`TcpStream::send_file`].
+//! also bound `accept` and `recv`; write deadlines bound `connect`'s wait, `send` and (Unix)
+//! `TcpStream::send_file`.
 
 mod tcp;
 mod udp;
