@@ -41,10 +41,7 @@ fn blocking_reader(s: &Arc<TcpStream>) -> Reader {
 /// Two readers wait on one socket; two one-byte messages arrive, one after the other (the
 /// second only once one reader has its byte). Each reader gets one: the second is not left
 /// waiting behind a waker that was replaced.
-fn two_readers_each_get_a_message(
-    rt: &Runtime,
-    make: [fn(&Arc<TcpStream>) -> Reader; 2],
-) {
+fn two_readers_each_get_a_message(rt: &Runtime, make: [fn(&Arc<TcpStream>) -> Reader; 2]) {
     let (mut c, s) = tcp_pair(rt);
     let s = Arc::new(s);
     let parks = |rt: &Runtime| rt.stats().parks + rt.stats().async_parks;
