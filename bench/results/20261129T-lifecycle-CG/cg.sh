@@ -2,7 +2,7 @@
 # cg.sh BIN PORT OUTDIR [extra server args...]: callgrind Ir per message like the runner's CG
 set -u
 bin=$1; port=$2; out=$3; shift 3
-lg=/work/main/target/release/loadgen
+lg=${LOADGEN:-target/release/loadgen}   # run from the repository root after `cargo build --release -p netpoll-bench --bins`
 mkdir -p $out; rm -f $out/cg.*
 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file=$out/cg.%p --dump-instr=no $bin --addr 127.0.0.1:$port --mode async "$@" > $out/server.log 2>&1 &
 vpid=$!
