@@ -244,7 +244,7 @@ impl Poller for Faulty {
     fn wait(&self, timeout: Option<Duration>, on_event: &mut dyn FnMut(Event)) -> io::Result<()> {
         let p = &self.plan;
         let n = p.waits.fetch_add(1, Ordering::Relaxed);
-        if p.spurious.load(Ordering::Relaxed) && n % 2 == 0 {
+        if p.spurious.load(Ordering::Relaxed) && n.is_multiple_of(2) {
             p.spurious_returns.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
