@@ -15,9 +15,12 @@ pub mod server;
 pub mod trace;
 
 pub use clock::{deadline_after, StdClock};
-pub use error::{is_closed, is_timeout, NetError};
+pub use error::{is_closed, is_timeout, NetError, OpError};
 pub use fd::Closer;
-pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+pub use net::{
+    Async, ReadHalf, ReuniteError, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream,
+    WriteHalf,
+};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
 pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
 #[cfg(feature = "fault-injection")]

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::executor::Pool;
-use crate::{is_closed, Closer, TcpListener, TcpStream};
+use crate::{is_closed, Async, Closer, TcpListener, TcpStream};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -226,7 +226,7 @@ impl Server {
     /// `handler(stream)`.
     pub fn spawn_async<H, F>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
     where
-        H: Fn(TcpStream) -> F + Send + Sync + 'static,
+        H: Fn(Async<TcpStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let rt = listener.runtime();
@@ -250,7 +250,7 @@ impl Server {
             move |shared, guard, stream, i| {
                 // Calling the handler runs its synchronous prologue on the acceptor thread: a panic
                 // there must not stop the accept loop.
-                match catch_unwind(AssertUnwindSafe(|| handler(stream))) {
+                match catch_unwind(AssertUnwindSafe(|| handler(stream.into_async()))) {
                     Ok(fut) => p.spawn_on(i, Guarded { fut, _guard: guard }),
                     Err(_) => {
                         shared.panics.fetch_add(1, Ordering::Relaxed);

@@ -137,7 +137,7 @@ fn read_write_prolonged_timeout_async(rt: &Runtime) {
             c
         })
     });
-    c.close().expect("close");
+    c.get_ref().close().expect("close");
     server.shutdown();
 }
 

@@ -10,19 +10,21 @@ use std::time::{Duration, Instant};
 
 use netpoll_core::Mode;
 
-use super::{common_methods, pick, std_conversions, stream_io};
+use super::io::op_err;
+use super::{common_methods, pick, std_conversions, stream_io, Async};
 use crate::fd::PollFd;
 use crate::sys::net as sysnet;
 use crate::Runtime;
 
-/// A TCP connection with Go-style deadlines, usable blocking (`Read`/`Write`) and async
-/// (`AsyncRead`/`AsyncWrite`).
+/// A TCP connection with Go-style deadlines: blocking `Read`/`Write` here, async
+/// `AsyncRead`/`AsyncWrite` on its [`Async`] face ([`into_async`](Self::into_async)).
 ///
-/// Both are implemented for `&TcpStream` too, so one thread or task can read while another
-/// writes (share it through an `Arc`, or borrow it). Each direction has one waiter: two
-/// tasks reading at once (or a task and a blocking reader) is allowed but only the one that
-/// polled last is woken (tokio's `poll_read_ready` has the same rule), so give each direction
-/// one owner.
+/// Both are implemented for shared references too, so one thread or task can read while
+/// another writes (share it through an `Arc`, or borrow it); [`try_clone`](Self::try_clone)
+/// and [`into_split`](Self::into_split) give owned handles. Each direction has one waiter:
+/// two tasks reading at once (or a task and a blocking reader) is allowed but only the one
+/// that polled last is woken (tokio's `poll_read_ready` has the same rule), so give each
+/// direction one owner; blocking readers take turns.
 ///
 /// Like Go, new connections have `TCP_NODELAY` set.
 pub struct TcpStream {
@@ -56,6 +58,10 @@ fn connect_done(s: &std::net::TcpStream) -> io::Result<()> {
 }
 
 impl TcpStream {
+    fn peek_raw(s: &std::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        s.peek(buf)
+    }
+
     fn from_fd(fd: OwnedFd, rt: &Runtime) -> io::Result<TcpStream> {
         let s = std::net::TcpStream::from(fd);
         // Like Go: small writes go out at once. Not fatal if the option is refused.
@@ -112,7 +118,7 @@ impl TcpStream {
     }
 
     /// Connect (async) using the global runtime.
-    pub async fn connect_async(addr: SocketAddr) -> io::Result<TcpStream> {
+    pub async fn connect_async(addr: SocketAddr) -> io::Result<Async<TcpStream>> {
         TcpStream::connect_async_in(&pick(None)?, addr, None).await
     }
 
@@ -121,14 +127,14 @@ impl TcpStream {
         rt: &Runtime,
         addr: SocketAddr,
         deadline: Option<Instant>,
-    ) -> io::Result<TcpStream> {
+    ) -> io::Result<Async<TcpStream>> {
         let (s, done) = TcpStream::start(rt, &addr)?;
         if !done {
             s.set_write_deadline(deadline)?;
             std::future::poll_fn(|cx| s.fd.poll_io(cx, Mode::Write, connect_done)).await?;
             s.set_write_deadline(None)?;
         }
-        Ok(s)
+        Ok(s.into_async())
     }
 
     /// Wrap a connected `std` stream (made non-blocking) in the global runtime.
@@ -324,33 +330,44 @@ impl TcpListener {
     }
 
     fn wrap(&self, (fd, addr): (OwnedFd, SocketAddr)) -> io::Result<(TcpStream, SocketAddr)> {
-        wrap_in(self.fd.runtime(), (fd, addr))
+        wrap_in(self.fd.runtime(), (fd, addr)).map_err(|e| op_err("accept", self.fd.io(), e))
     }
 
     /// Accept a connection (blocking; bounded by the read deadline).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let got = self.fd.blocking(Mode::Read, |l| self.accept_one(l))?;
+        let got = self
+            .fd
+            .blocking(Mode::Read, |l| self.accept_one(l))
+            .map_err(|e| op_err("accept", self.fd.io(), e))?;
         self.wrap(got)
     }
 
     /// Accept a connection (blocking) and register it with `rt` rather than with the
     /// listener's runtime: how an acceptor hands connections to per-thread runtimes.
     pub fn accept_in(&self, rt: &Runtime) -> io::Result<(TcpStream, SocketAddr)> {
-        let got = self.fd.blocking(Mode::Read, |l| self.accept_one(l))?;
-        wrap_in(rt, got)
+        let got = self
+            .fd
+            .blocking(Mode::Read, |l| self.accept_one(l))
+            .map_err(|e| op_err("accept", self.fd.io(), e))?;
+        wrap_in(rt, got).map_err(|e| op_err("accept", self.fd.io(), e))
     }
 
     /// Poll for a connection: the async form of [`accept`](Self::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+    pub fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Async<TcpStream>, SocketAddr)>> {
         match self.fd.poll_io(cx, Mode::Read, |l| self.accept_one(l)) {
-            Poll::Ready(Ok(got)) => Poll::Ready(self.wrap(got)),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(got)) => Poll::Ready(self.wrap(got).map(|(s, a)| (s.into_async(), a))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(op_err("accept", self.fd.io(), e))),
             Poll::Pending => Poll::Pending,
         }
     }
 
     /// Accept a connection (async). Accept from one task at a time per listener.
-    pub fn accept_async(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + '_ {
+    pub fn accept_async(
+        &self,
+    ) -> impl Future<Output = io::Result<(Async<TcpStream>, SocketAddr)>> + '_ {
         std::future::poll_fn(move |cx| self.poll_accept(cx))
     }
 }

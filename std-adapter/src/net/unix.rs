@@ -9,12 +9,14 @@ use std::task::{Context, Poll};
 
 use netpoll_core::Mode;
 
-use super::{common_methods, pick, std_conversions, stream_io};
+use super::io::op_err;
+use super::{common_methods, pick, std_conversions, stream_io, Async};
 use crate::fd::PollFd;
 use crate::Runtime;
 
-/// A Unix-domain stream with Go-style deadlines, blocking and async; like
-/// [`TcpStream`](crate::TcpStream), also through `&UnixStream` (one owner per direction).
+/// A Unix-domain stream with Go-style deadlines: blocking here, async on its [`Async`] face;
+/// like [`TcpStream`](crate::TcpStream), also through `&UnixStream`, clones and split halves
+/// (one owner per direction).
 pub struct UnixStream {
     fd: PollFd<std::os::unix::net::UnixStream>,
 }
@@ -23,6 +25,10 @@ common_methods!(UnixStream);
 stream_io!(UnixStream);
 
 impl UnixStream {
+    fn peek_raw(s: &std::os::unix::net::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+        super::io::peek_any(s, buf)
+    }
+
     /// Connect to the socket at `path` in the global runtime. (A local connect does not wait
     /// for a peer, so it is done with the standard library's call.)
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
@@ -132,28 +138,47 @@ impl UnixListener {
 
     fn wrap(
         &self,
+        rt: &Runtime,
         (s, addr): (std::os::unix::net::UnixStream, SocketAddr),
     ) -> io::Result<(UnixStream, SocketAddr)> {
-        Ok((UnixStream::from_std_in(s, self.fd.runtime())?, addr))
+        let s = UnixStream::from_std_in(s, rt).map_err(|e| op_err("accept", self.fd.io(), e))?;
+        Ok((s, addr))
     }
 
     /// Accept a connection (blocking; bounded by the read deadline).
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let got = self.fd.blocking(Mode::Read, |l| l.accept())?;
-        self.wrap(got)
+        self.accept_in(self.fd.runtime())
+    }
+
+    /// Accept a connection (blocking) and register it with `rt` rather than with the
+    /// listener's runtime: how an acceptor hands connections to per-thread runtimes.
+    pub fn accept_in(&self, rt: &Runtime) -> io::Result<(UnixStream, SocketAddr)> {
+        let got = self
+            .fd
+            .blocking(Mode::Read, |l| l.accept())
+            .map_err(|e| op_err("accept", self.fd.io(), e))?;
+        self.wrap(rt, got)
     }
 
     /// Poll for a connection: the async form of [`accept`](Self::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+    pub fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Async<UnixStream>, SocketAddr)>> {
         match self.fd.poll_io(cx, Mode::Read, |l| l.accept()) {
-            Poll::Ready(Ok(got)) => Poll::Ready(self.wrap(got)),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(got)) => Poll::Ready(
+                self.wrap(self.fd.runtime(), got)
+                    .map(|(s, a)| (s.into_async(), a)),
+            ),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(op_err("accept", self.fd.io(), e))),
             Poll::Pending => Poll::Pending,
         }
     }
 
     /// Accept a connection (async). Accept from one task at a time per listener.
-    pub fn accept_async(&self) -> impl Future<Output = io::Result<(UnixStream, SocketAddr)>> + '_ {
+    pub fn accept_async(
+        &self,
+    ) -> impl Future<Output = io::Result<(Async<UnixStream>, SocketAddr)>> + '_ {
         std::future::poll_fn(move |cx| self.poll_accept(cx))
     }
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netpoll_std::{deadline_after, is_timeout, Server, ServerHandle, TcpListener, TcpStream};
+use netpoll_std::{
+    deadline_after, is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream,
+};
 
 /// Blocking (thread per connection) or async (worker threads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +79,7 @@ fn echo_blocking(mut s: TcpStream, idle: Option<Duration>, stats: &EchoStats) {
     }
 }
 
-async fn echo_async(mut s: TcpStream, idle: Option<Duration>, stats: Arc<EchoStats>) {
+async fn echo_async(mut s: Async<TcpStream>, idle: Option<Duration>, stats: Arc<EchoStats>) {
     use futures_io::{AsyncRead, AsyncWrite};
     use std::future::poll_fn;
     use std::pin::Pin;
