@@ -9,6 +9,9 @@
 //! (from [`TcpStream::into_async`](crate::TcpStream::into_async), an async accept or an
 //! async connect) implements the async ones only. Converting costs nothing: it is the same
 //! registered socket.
+//!
+//! No `AsyncBufRead`: the streams keep no buffer of their own (a read is one syscall into the
+//! caller's buffer), so there is nothing to lend; `BufReader` (futures' or tokio's) adds one.
 
 use std::ops::Deref;
 
