@@ -18,8 +18,8 @@ pub use clock::{deadline_after, StdClock};
 pub use error::{is_closed, is_timeout, NetError, OpError};
 pub use fd::Closer;
 pub use net::{
-    Async, ReadHalf, ReuniteError, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream,
-    WriteHalf,
+    Async, Dialer, ReadHalf, ReuniteError, TcpListener, TcpStream, UdpSocket, UnixListener,
+    UnixStream, WriteHalf,
 };
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
 pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};

@@ -21,13 +21,17 @@
 //! [`TcpStream::send_file`].
 
 pub(crate) mod async_io;
+mod dial;
 pub(crate) mod io;
+mod offload;
+pub(crate) mod options;
 pub(crate) mod split;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use async_io::Async;
+pub use dial::Dialer;
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{ListenerBuilder, TcpListener, TcpStream};
 pub use udp::UdpSocket;
@@ -42,24 +46,32 @@ macro_rules! common_methods {
             /// A deadline in the past makes pending and future operations fail with
             /// "i/o timeout" until it is moved.
             pub fn set_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
-                self.fd.set_deadline(None, at)
+                self.fd
+                    .set_deadline(None, at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Set the read deadline (reads, `recv`, `accept`); `None` clears it.
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
-                self.fd.set_deadline(Some(netpoll_core::Mode::Read), at)
+                self.fd
+                    .set_deadline(Some(netpoll_core::Mode::Read), at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Set the write deadline (writes, `send`, `send_file`); `None` clears it.
             pub fn set_write_deadline(
                 &self,
                 at: Option<std::time::Instant>,
             ) -> std::io::Result<()> {
-                self.fd.set_deadline(Some(netpoll_core::Mode::Write), at)
+                self.fd
+                    .set_deadline(Some(netpoll_core::Mode::Write), at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Close the socket now, even while other threads or tasks are blocked on it:
             /// they wake with "use of closed network connection". A second close is an
             /// error. The descriptor itself is released when the value is dropped.
             pub fn close(&self) -> std::io::Result<()> {
-                self.fd.close()
+                self.fd
+                    .close()
+                    .map_err(|e| $crate::net::io::op_err("close", self.fd.io(), e))
             }
             /// A handle that can [`close`](crate::Closer::close) this socket from elsewhere
             /// without keeping it alive.

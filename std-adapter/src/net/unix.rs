@@ -6,6 +6,7 @@ use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use netpoll_core::Mode;
 
@@ -23,21 +24,45 @@ pub struct UnixStream {
 
 common_methods!(UnixStream);
 stream_io!(UnixStream);
+super::options::buffer_options!(UnixStream);
 
 impl UnixStream {
     fn peek_raw(s: &std::os::unix::net::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
         super::io::peek_any(s, buf)
     }
 
-    /// Connect to the socket at `path` in the global runtime. (A local connect does not wait
-    /// for a peer, so it is done with the standard library's call.)
+    /// Connect to the socket at `path` in the global runtime. A listener whose backlog is full
+    /// makes it wait until the listener accepts (use [`connect_timeout`](Self::connect_timeout)
+    /// or a [`Dialer`](crate::Dialer) to bound that).
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         UnixStream::connect_in(&pick(None)?, path)
     }
 
     /// Connect to the socket at `path` in `rt`.
     pub fn connect_in(rt: &Runtime, path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        UnixStream::from_std_in(std::os::unix::net::UnixStream::connect(path)?, rt)
+        UnixStream::dial(rt, path.as_ref(), None)
+    }
+
+    /// Connect to the socket at `path` in the global runtime, failing with "i/o timeout"
+    /// if a full backlog keeps it waiting longer than `timeout`.
+    pub fn connect_timeout(path: impl AsRef<Path>, timeout: Duration) -> io::Result<UnixStream> {
+        UnixStream::connect_deadline_in(&pick(None)?, path, crate::deadline_after(timeout))
+    }
+
+    /// Connect to the socket at `path` in `rt`, giving up at `deadline` (a deadline already
+    /// past fails at once).
+    pub fn connect_deadline_in(
+        rt: &Runtime,
+        path: impl AsRef<Path>,
+        deadline: Option<Instant>,
+    ) -> io::Result<UnixStream> {
+        UnixStream::dial(rt, path.as_ref(), deadline)
+    }
+
+    /// Connect (async) to the socket at `path` in the global runtime (see
+    /// [`Dialer::dial_unix_async`](crate::Dialer::dial_unix_async)).
+    pub async fn connect_async(path: impl AsRef<Path>) -> io::Result<Async<UnixStream>> {
+        crate::Dialer::new().dial_unix_async(path).await
     }
 
     /// A connected pair, both in `rt`.

@@ -169,12 +169,21 @@ fn set_int_opt(
     Ok(())
 }
 
-/// A bound, listening, non-blocking TCP socket.
-pub(crate) fn tcp_listen(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+/// A bound, listening, non-blocking TCP socket; `only_v6` sets `IPV6_V6ONLY` on an IPv6
+/// socket before it binds (`None`: the system default).
+pub(crate) fn tcp_listen(
+    addr: &SocketAddr,
+    reuse_port: bool,
+    backlog: i32,
+    only_v6: Option<bool>,
+) -> io::Result<OwnedFd> {
     let fd = socket(addr, libc::SOCK_STREAM)?;
     set_int_opt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     if reuse_port {
         set_int_opt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
+    if let (Some(on), true) = (only_v6, addr.is_ipv6()) {
+        socket2::SockRef::from(&fd).set_only_v6(on)?;
     }
     let (storage, len) = sockaddr(addr);
     // SAFETY: `storage` holds a valid address of `len` bytes for the duration of the call.
