@@ -19,6 +19,7 @@ mod fmt;
 mod desc;
 mod error;
 mod handle;
+mod lifecycle;
 mod netpoll;
 mod poller;
 #[allow(unsafe_code)]
@@ -33,7 +34,7 @@ pub mod testing;
 pub use desc::PollDesc;
 pub use error::{Error, PollError, StorageInUse};
 pub use handle::{Generation, Handle, Token};
-pub use netpoll::{Netpoll, Stats, Wait};
+pub use netpoll::{IoLock, Netpoll, Stats, Wait};
 pub use poller::{Event, Mode, Poller, Readiness};
 pub use sync::{RawLock, SpinLock};
 pub use time::{Clock, Instant};

@@ -22,7 +22,7 @@ pub use net::{
     UnixStream, WriteHalf,
 };
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
-pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
+pub use server::{Server, ServerHandle, ServerStats, ShutdownReport, DEFAULT_STACK_SIZE};
 #[cfg(feature = "fault-injection")]
 pub use sys::fault;
 pub use sys::BackendKind;

@@ -106,8 +106,8 @@ impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for Async<T> {
 }
 
 /// `futures_io::AsyncRead` for `$t`, reading through the `PollFd` that `$fd` (a closure of
-/// `&$t`) names. One waiter per direction: if two tasks read at once through a shared
-/// reference, only the one that polled last is woken (tokio's `poll_read_ready` rule).
+/// `&$t`) names. Several tasks reading at once through a shared reference take turns on the
+/// direction's lock; none is lost (see `fd.rs`).
 macro_rules! async_read {
     ($(ref $lt:lifetime,)? $t:ty, |$s:ident| $fd:expr) => {
         impl$(<$lt>)? futures_io::AsyncRead for $t {

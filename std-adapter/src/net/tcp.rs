@@ -22,10 +22,10 @@ use crate::Runtime;
 ///
 /// Both are implemented for shared references too, so one thread or task can read while
 /// another writes (share it through an `Arc`, or borrow it); [`try_clone`](Self::try_clone)
-/// and [`into_split`](Self::into_split) give owned handles. Each direction has one waiter:
-/// two tasks reading at once (or a task and a blocking reader) is allowed but only the one
-/// that polled last is woken (tokio's `poll_read_ready` has the same rule), so give each
-/// direction one owner; blocking readers take turns.
+/// and [`into_split`](Self::into_split) give owned handles. Any number of threads and tasks
+/// may read (or write) at once, blocking and async mixed: as with Go's `net.Conn`, they take
+/// turns on the direction's lock, each completes or fails with a timeout, and
+/// [`close`](Self::close) wakes every one of them with "use of closed network connection".
 ///
 /// Like Go, new connections have `TCP_NODELAY` set. Unlike Go, keep-alive is off unless
 /// asked for (see [`set_keepalive`](Self::set_keepalive) for why).
@@ -60,7 +60,7 @@ impl TcpStream {
         // Like Go: small writes go out at once. Not fatal if the option is refused.
         let _ = s.set_nodelay(true);
         Ok(TcpStream {
-            fd: PollFd::new(s, rt, true)?,
+            fd: PollFd::tcp_stream(s, rt)?,
         })
     }
 
@@ -166,7 +166,7 @@ impl TcpStream {
     pub fn from_std_in(s: std::net::TcpStream, rt: &Runtime) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         Ok(TcpStream {
-            fd: PollFd::new(s, rt, true)?,
+            fd: PollFd::tcp_stream(s, rt)?,
         })
     }
 

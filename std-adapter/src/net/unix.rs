@@ -16,8 +16,8 @@ use crate::fd::PollFd;
 use crate::Runtime;
 
 /// A Unix-domain stream with Go-style deadlines: blocking here, async on its [`Async`] face;
-/// like [`TcpStream`](crate::TcpStream), also through `&UnixStream`, clones and split halves
-/// (one owner per direction).
+/// like [`TcpStream`](crate::TcpStream), also through `&UnixStream`, clones and split halves,
+/// by any number of readers and writers at once.
 pub struct UnixStream {
     fd: PollFd<std::os::unix::net::UnixStream>,
 }

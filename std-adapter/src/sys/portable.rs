@@ -146,6 +146,7 @@ impl Portable {
                     // `EPOLLRDHUP` or `EV_EOF`), so any readable edge may carry an
                     // end-of-file: readers on this backend never skip a read.
                     read_closed: ev.readable || ev.is_interrupt() || error,
+                    urgent: ev.is_interrupt(),
                 },
             });
         }
