@@ -23,6 +23,7 @@
 pub(crate) mod async_io;
 mod dial;
 pub(crate) mod io;
+mod listener;
 mod offload;
 pub(crate) mod options;
 pub(crate) mod split;
@@ -32,6 +33,8 @@ mod unix;
 
 pub use async_io::Async;
 pub use dial::Dialer;
+pub use listener::Listener;
+pub(crate) use listener::Token;
 pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{ListenerBuilder, TcpListener, TcpStream};
 pub use udp::UdpSocket;
