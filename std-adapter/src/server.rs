@@ -30,9 +30,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::executor::Pool;
+use crate::executor::{Pool, PoolCounters};
 use crate::net::{Listener, Token};
-use crate::{is_closed, Async, Closer};
+use crate::{is_closed, Async, Closer, Runtime};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -219,6 +219,10 @@ struct HandleInner<A> {
     addr: A,
     acceptor: Mutex<Option<JoinHandle<()>>>,
     pool: Mutex<Option<Arc<Pool>>>,
+    /// The async workers' counters, kept past the pool's stop.
+    pool_counters: Option<Arc<PoolCounters>>,
+    /// The async workers' runtimes (none for a blocking server).
+    worker_runtimes: Vec<Runtime>,
     /// A shutdown has started (the first caller runs it; later ones wait for its report).
     shutting_down: AtomicBool,
 }
@@ -352,6 +356,8 @@ impl Server {
             stopping: AtomicBool::new(false),
         });
         let closer = listener.listener_closer(Token);
+        let pool_counters = pool.as_ref().map(|p| p.counters.clone());
+        let worker_runtimes = pool.as_ref().map_or_else(Vec::new, |p| p.runtimes());
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("{}-accept", self.name))
@@ -367,6 +373,8 @@ impl Server {
                 addr,
                 acceptor: Mutex::new(Some(acceptor)),
                 pool: Mutex::new(pool),
+                pool_counters,
+                worker_runtimes,
                 shutting_down: AtomicBool::new(false),
             }),
         })
@@ -413,12 +421,21 @@ impl<A: Clone> ServerHandle<A> {
         self.inner.addr.clone()
     }
 
+    /// The runtimes of the async workers, one per worker (empty for a blocking server, whose
+    /// connections are registered with the listener's runtime): their
+    /// [`stats`](Runtime::stats) count what the server's connections did.
+    pub fn worker_runtimes(&self) -> &[Runtime] {
+        &self.inner.worker_runtimes
+    }
+
     /// Counters.
     pub fn stats(&self) -> ServerStats {
         let s = &self.inner.shared;
-        let pool_panics = lock(&self.inner.pool)
+        let pool_panics = self
+            .inner
+            .pool_counters
             .as_ref()
-            .map_or(0, |p| p.counters.panics.load(Ordering::Relaxed));
+            .map_or(0, |c| c.panics.load(Ordering::Relaxed));
         ServerStats {
             accepted: s.accepted.load(Ordering::Relaxed),
             active: s.active(),

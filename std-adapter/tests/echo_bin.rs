@@ -13,12 +13,10 @@ const LIMIT: Duration = Duration::from_secs(20);
 fn run(kind: BackendKind, mode: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_netpoll-echo"))
         .args([
-            "--addr",
-            "127.0.0.1:0",
+            "--addr=127.0.0.1:0",
             "--mode",
             mode,
-            "--workers",
-            "2",
+            "--workers=2",
             "--idle-timeout",
             "0.2",
         ])
@@ -72,6 +70,9 @@ fn run(kind: BackendKind, mode: &str) {
     for w in want {
         assert!(text.contains(w), "{kind}/{mode}: no {w:?} in\n{text}");
     }
+    // The banner names a worker count only where workers run.
+    let banner = text.lines().find(|l| l.contains("listening on")).unwrap();
+    assert_eq!(banner.contains("2 workers"), mode == "async", "{banner}");
 }
 
 #[test]

@@ -111,29 +111,3 @@ async fn echo_async(mut s: Async<TcpStream>, idle: Option<Duration>, stats: Arc<
         }
     }
 }
-
-/// Parse `--name value` flags into (name, value) pairs; `Err` with a message on a stray word.
-pub fn flags(args: impl Iterator<Item = String>) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let mut args = args.peekable();
-    while let Some(a) = args.next() {
-        let Some(name) = a.strip_prefix("--") else {
-            return Err(format!("unexpected argument {a:?}"));
-        };
-        if name == "help" {
-            out.push(("help".into(), String::new()));
-            continue;
-        }
-        let Some(v) = args.next() else {
-            return Err(format!("--{name} needs a value"));
-        };
-        out.push((name.to_string(), v));
-    }
-    Ok(out)
-}
-
-/// Parse one flag value.
-pub fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("--{name}: cannot parse {v:?}"))
-}
