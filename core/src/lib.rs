@@ -16,6 +16,7 @@ mod test_util;
 // The logging shim must come first so its macros are visible below.
 mod fmt;
 
+mod counters;
 mod desc;
 mod error;
 mod handle;
@@ -28,6 +29,7 @@ mod slot;
 mod sync;
 mod time;
 mod timer;
+mod wake_at;
 
 pub mod testing;
 

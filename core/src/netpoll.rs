@@ -12,11 +12,13 @@
 //! `wake_at`, the time the loop has promised to look again. If the loop is asleep past the new
 //! deadline, the setter wakes the backend. Pushing a deadline *later* does none of this. Both
 //! the setter's and the loop's updates of `wake_at` are read-modify-writes of one word, so one
-//! of them always sees the other.
+//! of them always sees the other (`wake_at.rs` keeps that word, in 32 bits where 64-bit
+//! atomics would need a lock).
 
 use core::marker::PhantomData;
 use core::time::Duration;
 
+use crate::counters::Counters;
 use crate::desc::{
     info_generation, info_with_generation, Deadlines, TimerCell, CLOSING, EVENT_ERR, NEVER, NIL,
     READ_EXPIRED, WRITE_EXPIRED,
@@ -24,19 +26,13 @@ use crate::desc::{
 use crate::fmt::{debug, trace};
 use crate::lifecycle::{self, Refused, Table, CLOSED};
 use crate::slot::{self, Taken, Unblock};
-use crate::sync::{
-    AtomicBool, AtomicU32, AtomicU64, Locked, LoopGuard, Ordering, RawLock, SpinLock,
-};
+use crate::sync::{AtomicBool, AtomicU32, Locked, LoopGuard, Ordering, RawLock, SpinLock};
 use crate::timer::TimerHeap;
+use crate::wake_at::WakeAt;
 use crate::{
     Clock, Error, Event, Generation, Handle, Instant, Mode, PollDesc, PollError, Poller,
     StorageInUse,
 };
-
-/// `wake_at` value of an awake loop with no promise pending.
-const AWAKE: u64 = NEVER & !1;
-/// Low bit of `wake_at`: the loop is (about to be) blocked in the backend.
-const ASLEEP: u64 = 1;
 
 /// The pool's free list and the waiter table's bookkeeping, under one lock.
 pub(crate) struct FreeList {
@@ -93,15 +89,12 @@ where
     slots: S,
     pub(crate) free: Locked<L, FreeList>,
     dirty: AtomicU32,
-    wake_at: AtomicU64,
+    wake_at: WakeAt,
     wake_pending: AtomicBool,
     polling: AtomicBool,
     heap_len: AtomicU32,
-    events: AtomicU64,
-    stale_events: AtomicU64,
-    timeouts: AtomicU64,
-    wakeups: AtomicU64,
-    polls: AtomicU64,
+    /// events, stale_events, timeouts, wakeups, polls
+    counters: Counters<5>,
     _lock: PhantomData<fn() -> L>,
 }
 
@@ -129,15 +122,11 @@ where
             free: Self::new_free_list(),
             slots,
             dirty: AtomicU32::new(NIL),
-            wake_at: AtomicU64::new(AWAKE),
+            wake_at: WakeAt::new(),
             wake_pending: AtomicBool::new(false),
             polling: AtomicBool::new(false),
             heap_len: AtomicU32::new(0),
-            events: AtomicU64::new(0),
-            stale_events: AtomicU64::new(0),
-            timeouts: AtomicU64::new(0),
-            wakeups: AtomicU64::new(0),
-            polls: AtomicU64::new(0),
+            counters: Counters::new(),
             _lock: PhantomData,
         };
         this.reset_storage();
@@ -215,14 +204,15 @@ where
 
     /// Counters.
     pub fn stats(&self) -> Stats {
+        let [events, stale_events, timeouts, wakeups, polls] = self.counters.load();
         Stats {
             open: self.free.with(|f| f.open),
             capacity: self.capacity() as u32,
-            events: self.events.load(Ordering::Relaxed),
-            stale_events: self.stale_events.load(Ordering::Relaxed),
-            timeouts: self.timeouts.load(Ordering::Relaxed),
-            wakeups: self.wakeups.load(Ordering::Relaxed),
-            polls: self.polls.load(Ordering::Relaxed),
+            events,
+            stale_events,
+            timeouts,
+            wakeups,
+            polls,
         }
     }
 
@@ -486,23 +476,7 @@ where
 
     /// Make the loop look at the timers no later than `at`, waking it if it sleeps past that.
     fn lower_wake_at(&self, at: u64) {
-        let want = at.saturating_add(1) & !1;
-        let mut s = self.wake_at.load(Ordering::Relaxed);
-        loop {
-            if want >= s & !1 {
-                return;
-            }
-            match self.wake_at.compare_exchange_weak(
-                s,
-                want | (s & ASLEEP),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
-        }
-        if s & ASLEEP != 0 {
+        if self.wake_at.lower(at, || self.clock.now().as_nanos()) {
             // The loop promised to sleep past `at`. A failure here cannot be reported to the
             // setter usefully; the loop still wakes at its old time and fires late.
             let _ = self.wake();
@@ -565,17 +539,13 @@ where
             if let Some(max) = max {
                 target = target.min(add_nanos(now, max));
             }
-            let t = self.promise_sleep(target);
+            let t = self.wake_at.promise(target, now);
             promised = (t != NEVER).then_some(Instant::from_nanos(t));
         }
+        let n = &counters;
+        let delta = [n.events, n.stale_events, n.timeouts, n.wakeups, 1];
+        self.counters.add(heap.guard(), delta);
         drop(heap);
-        self.events.fetch_add(counters.events, Ordering::Relaxed);
-        self.stale_events
-            .fetch_add(counters.stale_events, Ordering::Relaxed);
-        self.timeouts
-            .fetch_add(counters.timeouts, Ordering::Relaxed);
-        self.wakeups.fetch_add(counters.wakeups, Ordering::Relaxed);
-        self.polls.fetch_add(1, Ordering::Relaxed);
         result.map(|()| (counters.wakeups as usize, promised))
     }
 
@@ -585,7 +555,7 @@ where
         n: &mut LoopCounters,
         delay: Option<Duration>,
     ) -> Result<(), Error<P::Error>> {
-        self.wake_at.swap(AWAKE, Ordering::AcqRel);
+        self.wake_at.awake();
         self.drain_dirty(heap);
         let now = self.clock.now().as_nanos();
         self.fire_due(heap, now, n);
@@ -601,7 +571,7 @@ where
                 timeout = Some(timeout.map_or(until, |t| t.min(until)));
             }
             let target = timeout.map_or(NEVER, |t| add_nanos(now, t));
-            let promised = self.promise_sleep(target);
+            let promised = self.wake_at.promise(target, now);
             if promised < target {
                 timeout = Some(Duration::from_nanos(promised.saturating_sub(now)));
             }
@@ -609,36 +579,13 @@ where
 
         let mut on_event = |ev: Event| self.apply_event(ev, n);
         let waited = self.poller.wait(timeout, &mut on_event);
-        self.wake_at.swap(AWAKE, Ordering::AcqRel);
+        self.wake_at.awake();
         self.wake_pending.store(false, Ordering::Release);
 
         self.drain_dirty(heap);
         let now = self.clock.now().as_nanos();
         self.fire_due(heap, now, n);
         waited.map_err(Error::Backend)
-    }
-
-    /// Publish that the loop sleeps until `target` (rounded up to even), or until an earlier
-    /// time a setter already asked for; returns the time promised.
-    fn promise_sleep(&self, target: u64) -> u64 {
-        let target = if target == NEVER {
-            AWAKE
-        } else {
-            target.saturating_add(1) & !1
-        };
-        let mut s = self.wake_at.load(Ordering::Relaxed);
-        loop {
-            let t = target.min(s & !1);
-            match self.wake_at.compare_exchange_weak(
-                s,
-                t | ASLEEP,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return if t == AWAKE { NEVER } else { t },
-                Err(actual) => s = actual,
-            }
-        }
     }
 
     fn drain_dirty(&self, heap: &mut TimerHeap<'_, L>) {

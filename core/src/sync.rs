@@ -4,7 +4,10 @@
 //!
 //! * atomics, from `portable-atomic` normally (so targets without native compare-and-swap
 //!   can fall back to critical sections) and from `loom` under `--cfg loom`, so the model
-//!   checker sees every access;
+//!   checker sees every access. `AtomicU64` is portable-atomic's spin-lock fallback on 32-bit
+//!   targets, unsafe to touch from an interrupt handler: nothing an interrupt can reach uses
+//!   it there (`wake_at.rs` and `counters.rs` pick 32-bit schemes; `ManualClock` is a host
+//!   test double);
 //! * [`RawLock`], the lock protecting a descriptor's deadline fields, and [`Locked`], a value
 //!   reachable only through that lock;
 //! * [`WakerCell`], the storage for a parked task's waker, accessed only by whoever owns the
@@ -17,6 +20,14 @@
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
+
+// Used only by the narrow (32-bit) counters.
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::fence;
+#[cfg(loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::fence;
 
 pub(crate) use core::sync::atomic::Ordering;
 

@@ -46,6 +46,11 @@ impl<'a, L: RawLock> TimerHeap<'a, L> {
         }
     }
 
+    /// Proof that the holder of the heap holds the loop lock.
+    pub(crate) fn guard(&self) -> &LoopGuard<'a> {
+        &self.guard
+    }
+
     fn cell(&self, i: u32) -> TimerCell {
         self.slots[i as usize].timer.get(&self.guard)
     }

@@ -1186,3 +1186,43 @@ fn earlier_deadline_racing_loop_sleep_bounds_or_wakes_it() {
         },
     );
 }
+
+// ------------------------------------------------------------------------------ statistics
+
+/// Model 10: `stats()` reads the loop's counters while the loop publishes two turns, each of
+/// which applied one event. Under `--cfg netpoll_force_narrow` (the
+/// 32-bit scheme every target without 64-bit atomics uses) each snapshot is also consistent:
+/// a turn's event and its poll are seen together or not at all, even while the second turn
+/// rewrites the copy the first snapshot came from.
+#[test]
+#[cfg_attr(
+    not(netpoll_force_narrow),
+    ignore = "checks the 32-bit scheme; 64-bit counters are separate atomics"
+)]
+fn stats_read_racing_the_loop_sees_whole_turns() {
+    model(
+        "stats_read_racing_the_loop_sees_whole_turns",
+        2,
+        |placement| {
+            let (np, h) = open_one();
+            let (np1, np2) = (np.clone(), np.clone());
+            let (seen, _) = race(
+                placement,
+                move || [np1.stats(), np1.stats()],
+                move || {
+                    deliver_edge(&np2, h);
+                    deliver_edge(&np2, h);
+                },
+            );
+            for s in &seen {
+                assert!(s.events <= 2 && s.polls <= 2, "{s:?}");
+                if cfg!(netpoll_force_narrow) {
+                    assert_eq!(s.events, s.polls, "torn snapshot {s:?}");
+                }
+            }
+            assert!(seen[1].events >= seen[0].events && seen[1].polls >= seen[0].polls);
+            let s = np.stats();
+            assert_eq!((s.events, s.polls), (2, 2));
+        },
+    );
+}

@@ -684,7 +684,8 @@ fn lowering_a_deadline_while_the_loop_sleeps_wakes_the_backend() {
     let np = fixture(&slots);
     let h = np.open(&1).unwrap();
     // The loop has promised to sleep for 1 s.
-    np.promise_sleep(ms(1000).as_nanos() as u64);
+    np.wake_at
+        .promise(ms(1000).as_nanos() as u64, np.clock().now().as_nanos());
     np.set_read_deadline(h, at(&np, ms(2000))).unwrap();
     assert_eq!(np.poller().calls().1, 0, "later than the promise: no wake");
     np.set_read_deadline(h, at(&np, ms(10))).unwrap();
@@ -698,7 +699,7 @@ fn lowering_a_deadline_while_the_loop_is_awake_is_folded_into_its_next_sleep() {
     let h = np.open(&1).unwrap();
     np.set_read_deadline(h, at(&np, ms(10))).unwrap();
     assert_eq!(np.poller().calls().1, 0, "an awake loop is not woken");
-    let promised = np.promise_sleep(NEVER);
+    let promised = np.wake_at.promise(NEVER, np.clock().now().as_nanos());
     assert!(promised <= ms(10).as_nanos() as u64 + 1);
 }
 
