@@ -277,6 +277,14 @@ macro_rules! async_stream {
             }
         }
 
+        impl<'a> $crate::net::Async<&'a $ty> {
+            /// Shut the write side down (`AsyncWriteExt::close`, usable without importing
+            /// it); the Go-style close is `get_ref().close()`.
+            pub async fn close(&mut self) -> std::io::Result<()> {
+                $crate::net::io::shutdown_write(&self.get_ref().fd)
+            }
+        }
+
         impl $crate::net::Async<$crate::net::WriteHalf<$ty>> {
             /// Shut the write side down (`AsyncWriteExt::close`): the peer reads end-of-file.
             pub async fn close(&mut self) -> std::io::Result<()> {

@@ -105,12 +105,8 @@ impl TcpStream {
         deadline: Option<Instant>,
     ) -> io::Result<TcpStream> {
         let named = |e| super::dial::dial_err("tcp", &addr.to_string(), e);
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            return Err(super::dial::timeout("tcp", &addr.to_string()));
-        }
-        let (s, done) = TcpStream::start(rt, addr).map_err(named)?;
+        let (s, done) = TcpStream::dial_start(rt, addr, deadline).map_err(named)?;
         if !done {
-            s.set_write_deadline(deadline).map_err(named)?;
             s.fd.blocking(Mode::Write, connect_done).map_err(named)?;
             s.set_write_deadline(None).map_err(named)?;
         }
@@ -124,18 +120,31 @@ impl TcpStream {
         deadline: Option<Instant>,
     ) -> io::Result<TcpStream> {
         let named = |e| super::dial::dial_err("tcp", &addr.to_string(), e);
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            return Err(super::dial::timeout("tcp", &addr.to_string()));
-        }
-        let (s, done) = TcpStream::start(rt, addr).map_err(named)?;
+        let (s, done) = TcpStream::dial_start(rt, addr, deadline).map_err(named)?;
         if !done {
-            s.set_write_deadline(deadline).map_err(named)?;
             std::future::poll_fn(|cx| s.fd.poll_io(cx, Mode::Write, connect_done))
                 .await
                 .map_err(named)?;
             s.set_write_deadline(None).map_err(named)?;
         }
         Ok(s)
+    }
+
+    /// Start a connect unless `deadline` has passed (Go fails those before any syscall);
+    /// while it is in progress (`false`), its wait is bounded by the write deadline.
+    fn dial_start(
+        rt: &Runtime,
+        addr: &SocketAddr,
+        deadline: Option<Instant>,
+    ) -> io::Result<(TcpStream, bool)> {
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(crate::NetError::Timeout.into());
+        }
+        let (s, done) = TcpStream::start(rt, addr)?;
+        if !done {
+            s.set_write_deadline(deadline)?;
+        }
+        Ok((s, done))
     }
 
     /// Connect (async) using the global runtime, trying each address in turn; a host name is
