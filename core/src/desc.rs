@@ -50,6 +50,14 @@ pub(crate) fn check(info: u32, generation: Generation, mode: Mode) -> Result<(),
     if info_generation(info) != generation {
         return Err(PollError::StaleHandle);
     }
+    check_flags(info, mode)
+}
+
+/// [`check`] without the generation comparison, for the holder of a reference (a direction
+/// lock): its generation was checked when it took the reference and cannot change while it
+/// holds it (the slot is not reopened).
+#[inline]
+pub(crate) fn check_flags(info: u32, mode: Mode) -> Result<(), PollError> {
     if info & CLOSING != 0 {
         return Err(PollError::Closing);
     }

@@ -140,9 +140,26 @@ pub(crate) fn decref(life: &AtomicU32) -> bool {
 
 /// Take the lock for `mode` and a reference (Go's `rwlock`), if the lock is free: `Ok(true)`.
 /// `Ok(false)`: another operation holds it (nothing changed).
+///
+/// The common case (open, lock free, no contention on the word) is one load and one CAS,
+/// inlined; anything else goes through the loop.
 #[inline]
 pub(crate) fn try_lock(life: &AtomicU32, mode: Mode) -> Result<bool, Refused> {
     let bit = lock_bit(mode);
+    let old = life.load(Ordering::Relaxed);
+    if old & (CLOSED | bit) == 0
+        && old & REF_MASK != REF_MASK
+        && life
+            .compare_exchange(old, old + REF + bit, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        return Ok(true);
+    }
+    try_lock_loop(life, bit)
+}
+
+#[cold]
+fn try_lock_loop(life: &AtomicU32, bit: u32) -> Result<bool, Refused> {
     let mut old = life.load(Ordering::Relaxed);
     loop {
         let new = add_ref(old)?;

@@ -181,8 +181,12 @@ where
         &all[..all.len().min(NIL as usize)]
     }
 
+    /// The slot `h` names. (No cap at `NIL` needed here: a slot past it is never opened, so
+    /// its lifecycle word stays `CLOSED` and every use of it fails.)
+    #[inline]
     pub(crate) fn desc(&self, h: Handle) -> Result<&PollDesc<L>, PollError> {
-        self.descs()
+        self.slots
+            .as_ref()
             .get(h.index() as usize)
             .ok_or(PollError::StaleHandle)
     }
@@ -318,8 +322,16 @@ where
 
     /// Release `mode`'s lock of slot `index` (Go's `rwunlock`): wake the waiters queued for
     /// it, and free the slot if that was the last reference of a closed descriptor.
-    pub(crate) fn unlock(&self, index: u32, mode: Mode) {
-        let u = lifecycle::unlock(&self.descs()[index as usize].life, mode);
+    #[inline]
+    pub(crate) fn unlock(&self, d: &PollDesc<L>, index: u32, mode: Mode) {
+        let u = lifecycle::unlock(&d.life, mode);
+        if u.queued || u.last {
+            self.after_unlock(index, mode, u);
+        }
+    }
+
+    #[cold]
+    fn after_unlock(&self, index: u32, mode: Mode, u: lifecycle::Unlocked) {
         if u.queued {
             self.wake_queue(index, mode);
         }
@@ -339,9 +351,10 @@ where
 
     /// Settle what an unblock took from a slot: unlock for a waiter that had handed its lock
     /// over, then wake it. Returns how many wakers it woke.
-    fn settle(&self, index: u32, mode: Mode, taken: Taken) -> usize {
+    #[inline]
+    fn settle(&self, d: &PollDesc<L>, index: u32, mode: Mode, taken: Taken) -> usize {
         if taken.owned_lock {
-            self.unlock(index, mode);
+            self.unlock(d, index, mode);
         }
         match taken.waker {
             Some(w) => {
@@ -375,8 +388,8 @@ where
         });
         let r = d.read.unblock(Unblock::Wake);
         let w = d.write.unblock(Unblock::Wake);
-        self.settle(index, Mode::Read, r);
-        self.settle(index, Mode::Write, w);
+        self.settle(d, index, Mode::Read, r);
+        self.settle(d, index, Mode::Write, w);
         self.wake_queue(index, Mode::Read);
         self.wake_queue(index, Mode::Write);
         let deregistered = self.poller.deregister(source, h.token());
@@ -762,7 +775,7 @@ where
             d.write.forget_ready();
         }
         n.wakeups +=
-            (self.settle(index, Mode::Read, rw) + self.settle(index, Mode::Write, ww)) as u64;
+            (self.settle(d, index, Mode::Read, rw) + self.settle(d, index, Mode::Write, ww)) as u64;
     }
 
     /// Wake the waiters of the directions in `fire` (deadline expiry); returns how many.
@@ -778,7 +791,7 @@ where
         } else {
             Taken::NONE
         };
-        self.settle(index, Mode::Read, r) + self.settle(index, Mode::Write, w)
+        self.settle(d, index, Mode::Read, r) + self.settle(d, index, Mode::Write, w)
     }
 }
 

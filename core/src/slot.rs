@@ -123,12 +123,6 @@ impl WaiterSlot {
         self.state.load(Ordering::Acquire) & HUP != 0
     }
 
-    /// Whether a waker is parked (or being taken out).
-    #[inline]
-    pub(crate) fn is_parked(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & PARKED != 0
-    }
-
     /// Whether an edge has reported urgent data (see [`URGENT`]).
     #[inline]
     pub(crate) fn urgent(&self) -> bool {
@@ -153,16 +147,15 @@ impl WaiterSlot {
     }
 
     /// Wait for readiness. `check` re-reads the descriptor's info word and returns the error
-    /// the wait must fail with (closing, deadline expired, ...), if any. With `hand_over`, a
+    /// the wait must fail with (closing, deadline expired, ...), if any. With `HAND_OVER`, a
     /// waiter that parks (`Pending`) gives its direction lock to the slot (`OWNS_LOCK`); the
     /// caller must then no longer touch the lock.
-    pub(crate) fn poll_wait(
+    pub(crate) fn poll_wait<const HAND_OVER: bool>(
         &self,
         cx: &mut Context<'_>,
-        hand_over: bool,
         check: impl Fn() -> Result<(), PollError>,
     ) -> Poll<Result<(), PollError>> {
-        let parked = if hand_over {
+        let parked = if HAND_OVER {
             PARKED | OWNS_LOCK
         } else {
             PARKED

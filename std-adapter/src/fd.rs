@@ -278,6 +278,7 @@ impl<S: AsFd + 'static> PollFd<S> {
 
     /// The async form of [`blocking`](Self::blocking): `Pending` when `op` would block (or
     /// another operation holds the lock) and the task's waker is registered.
+    #[inline]
     pub(crate) fn poll_io<T>(
         &self,
         cx: &mut Context<'_>,
@@ -285,36 +286,42 @@ impl<S: AsFd + 'static> PollFd<S> {
         op: impl FnMut(&S) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         self.unpend(mode);
-        match self.poll_lock(cx, mode) {
-            Poll::Ready(Ok(lock)) => self.poll_locked(cx, lock, mode, op),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+        let mut lock = match self.shared().np.poll_lock(self.inner.handle, mode, cx) {
+            Poll::Ready(Ok(lock)) => lock,
+            other => return self.not_locked(other, mode),
+        };
+        if mode == Mode::Read {
+            self.undrain();
         }
+        self.poll_locked(cx, &mut lock, mode, op)
     }
 
-    fn poll_lock(&self, cx: &mut Context<'_>, mode: Mode) -> Poll<io::Result<Lock<'_>>> {
-        match self.shared().np.poll_lock(self.inner.handle, mode, cx) {
-            Poll::Ready(Ok(lock)) => Poll::Ready(Ok(lock)),
+    /// `poll_lock` did not give the lock: the error, or `Pending` (counted).
+    #[cold]
+    fn not_locked<T>(
+        &self,
+        r: Poll<Result<Lock<'_>, PollError>>,
+        mode: Mode,
+    ) -> Poll<io::Result<T>> {
+        match r {
             Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(e, mode))),
-            Poll::Pending => {
+            _ => {
                 self.count_pending(mode);
                 Poll::Pending
             }
         }
     }
 
+    #[inline]
     fn poll_locked<T>(
         &self,
         cx: &mut Context<'_>,
-        mut lock: Lock<'_>,
+        lock: &mut Lock<'_>,
         mode: Mode,
         mut op: impl FnMut(&S) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
-        if mode == Mode::Read {
-            self.undrain();
-        }
         loop {
-            if let Err(e) = self.prepare(&lock, mode) {
+            if let Err(e) = self.prepare(lock, mode) {
                 return Poll::Ready(Err(e));
             }
             match op(&self.inner.io) {
@@ -322,11 +329,11 @@ impl<S: AsFd + 'static> PollFd<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return Poll::Ready(r.map_err(|e| self.syscall_error(e))),
             }
-            if let Err(e) = self.arm(&lock, mode) {
+            if let Err(e) = self.arm(lock, mode) {
                 return Poll::Ready(Err(e));
             }
             match lock.park(cx) {
-                Poll::Ready(Ok(again)) => lock = again,
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e, mode))),
                 Poll::Pending => {
                     self.count_pending(mode);
@@ -372,24 +379,20 @@ impl<S: AsFd + 'static> PollFd<S> {
     /// The drained state is the socket's, kept under the read lock: a reader that finds it
     /// set after another reader's short read waits for an edge too, which is right, the
     /// queue was empty when that read returned.
-    fn read_stream_wait<'a>(
-        &self,
-        cx: &mut Context<'_>,
-        lock: Lock<'a>,
-    ) -> Poll<io::Result<Lock<'a>>> {
+    fn read_stream_wait(&self, cx: &mut Context<'_>, lock: &mut Lock<'_>) -> Poll<io::Result<()>> {
         let state = self.inner.drained.load(Ordering::Relaxed);
         if state == 0 {
-            return Poll::Ready(Ok(lock));
+            return Poll::Ready(Ok(()));
         }
         if state == DRAINED {
             // Checked once per drained read, before its first wait: a hang-up or urgent data
             // reported after this comes with a READY edge of its own, which the wait below
             // consumes.
-            if Self::short_read_inconclusive(&lock) {
+            if Self::short_read_inconclusive(lock) {
                 self.inner.drained.store(0, Ordering::Relaxed);
-                return Poll::Ready(Ok(lock));
+                return Poll::Ready(Ok(()));
             }
-            if let Err(e) = self.arm(&lock, Mode::Read) {
+            if let Err(e) = self.arm(lock, Mode::Read) {
                 self.inner.drained.store(0, Ordering::Relaxed);
                 return Poll::Ready(Err(e));
             }
@@ -418,6 +421,7 @@ impl<S: AsFd + 'static> PollFd<S> {
 
     /// A stream read of at most `cap` bytes (async): [`poll_io`](Self::poll_io), but after
     /// a short read the next one waits for an edge before its syscall.
+    #[inline]
     pub(crate) fn poll_read_stream(
         &self,
         cx: &mut Context<'_>,
@@ -425,22 +429,25 @@ impl<S: AsFd + 'static> PollFd<S> {
         op: impl FnMut(&S) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         self.unpend(Mode::Read);
-        let mut lock = match self.poll_lock(cx, Mode::Read) {
+        let mut lock = match self
+            .shared()
+            .np
+            .poll_lock(self.inner.handle, Mode::Read, cx)
+        {
             Poll::Ready(Ok(lock)) => lock,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
+            other => return self.not_locked(other, Mode::Read),
         };
         if self.inner.drained.load(Ordering::Relaxed) != 0 {
-            lock = match self.read_stream_wait(cx, lock) {
-                Poll::Ready(Ok(lock)) => lock,
+            match self.read_stream_wait(cx, &mut lock) {
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     self.count_pending(Mode::Read);
                     return Poll::Pending;
                 }
-            };
+            }
         }
-        match self.poll_locked(cx, lock, Mode::Read, op) {
+        match self.poll_locked(cx, &mut lock, Mode::Read, op) {
             Poll::Ready(r) => Poll::Ready(self.note_read(r, cap)),
             Poll::Pending => Poll::Pending,
         }

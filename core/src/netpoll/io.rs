@@ -21,7 +21,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::{closed_error, Netpoll};
-use crate::desc::{check, info_generation};
+use crate::desc::{check, check_flags, info_generation};
 use crate::lifecycle::{self, Refused};
 use crate::{Clock, Error, Handle, Mode, PollDesc, PollError, Poller, RawLock, SpinLock};
 
@@ -43,6 +43,8 @@ where
     d: &'a PollDesc<L>,
     h: Handle,
     mode: Mode,
+    /// [`park`](IoLock::park) handed the lock to the waiter slot: dropping must not unlock.
+    handed_over: bool,
 }
 
 impl<P, C, S, L> Netpoll<P, C, S, L>
@@ -73,6 +75,23 @@ where
     /// closed (or [`PollError::StaleHandle`] once its slot is reused).
     #[inline]
     pub fn poll_lock(
+        &self,
+        h: Handle,
+        mode: Mode,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<IoLock<'_, P, C, S, L>, PollError>> {
+        // The common case inline: a free lock on a current handle.
+        if let Ok(d) = self.desc(h) {
+            if lifecycle::try_lock(&d.life, mode) == Ok(true) {
+                return Poll::Ready(self.locked(d, h, mode));
+            }
+        }
+        self.poll_lock_slow(h, mode, cx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poll_lock_slow(
         &self,
         h: Handle,
         mode: Mode,
@@ -126,22 +145,24 @@ where
 
     /// The lock was taken on `d`: make sure it is `h`'s incarnation (stable now that a
     /// reference is held), or give it back.
+    #[inline]
     fn locked<'a>(
         &'a self,
         d: &'a PollDesc<L>,
         h: Handle,
         mode: Mode,
     ) -> Result<IoLock<'a, P, C, S, L>, PollError> {
-        let lock = IoLock {
+        if info_generation(d.load_info()) != h.generation() {
+            self.unlock(d, h.index(), mode);
+            return Err(PollError::StaleHandle);
+        }
+        Ok(IoLock {
             np: self,
             d,
             h,
             mode,
-        };
-        if info_generation(d.load_info()) != h.generation() {
-            return Err(PollError::StaleHandle);
-        }
-        Ok(lock)
+            handed_over: false,
+        })
     }
 
     /// Get ready for an I/O attempt in `mode` outside any lock (Go's `pollReset`): fail fast
@@ -220,13 +241,13 @@ where
         mode: Mode,
         cx: &mut Context<'_>,
     ) -> (Poll<Result<(), PollError>>, bool) {
-        let lock = match self.poll_lock(h, mode, cx) {
+        let mut lock = match self.poll_lock(h, mode, cx) {
             Poll::Ready(Ok(lock)) => lock,
             Poll::Ready(Err(e)) => return (Poll::Ready(Err(e)), false),
             Poll::Pending => return (Poll::Pending, false),
         };
         match lock.park(cx) {
-            Poll::Ready(r) => (Poll::Ready(r.map(drop)), false),
+            Poll::Ready(r) => (Poll::Ready(r), false),
             Poll::Pending => (Poll::Pending, true),
         }
     }
@@ -249,7 +270,7 @@ where
         let Ok(d) = self.incref(h) else { return };
         let taken = d.slot(mode).clear_parked();
         if taken.owned_lock {
-            self.unlock(h.index(), mode);
+            self.unlock(d, h.index(), mode);
         }
         self.decref(h.index());
         match taken.waker {
@@ -288,7 +309,8 @@ where
     /// stored readiness edge.
     #[inline]
     pub fn check(&self) -> Result<(), PollError> {
-        check(self.d.load_info(), self.h.generation(), self.mode)
+        // The generation was checked when the lock (and its reference) was taken.
+        check_flags(self.d.load_info(), self.mode)
     }
 
     /// Get ready for an I/O attempt (Go's `pollReset`): [`check`](Self::check), then forget
@@ -331,32 +353,27 @@ where
     /// same or a new waker) until it is `Ready`.
     #[inline]
     pub fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PollError>> {
-        let (d, g, mode) = (self.d, self.h.generation(), self.mode);
+        let (d, mode) = (self.d, self.mode);
         d.slot(mode)
-            .poll_wait(cx, false, || check(d.load_info(), g, mode))
+            .poll_wait::<false>(cx, || check_flags(d.load_info(), mode))
     }
 
     /// Wait for readiness, handing the lock to the waiter slot if the wait parks: for a
     /// `poll_*` caller that may never be polled again (an async read whose future was
-    /// dropped). `Ready(Ok(lock))` gives the lock back: retry the I/O. `Pending`: the lock now
-    /// belongs to the parked waker, and whoever wakes it (an edge, a deadline, `close`) or
-    /// [`Netpoll::cancel_wait`] releases it; when the task is polled again it takes the lock
-    /// anew, possibly after another operation.
+    /// dropped). `Ready(Ok(()))`: the lock is still held, retry the I/O. `Pending`: the lock
+    /// now belongs to the parked waker, and whoever wakes it (an edge, a deadline, `close`) or
+    /// [`Netpoll::cancel_wait`] releases it; drop this value (which then does not unlock) and
+    /// take the lock anew when the task is polled again, possibly after another operation.
     #[inline]
-    pub fn park(self, cx: &mut Context<'_>) -> Poll<Result<Self, PollError>> {
-        let (d, g, mode) = (self.d, self.h.generation(), self.mode);
-        match d
+    pub fn park(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PollError>> {
+        debug_assert!(!self.handed_over, "park after the lock was handed over");
+        let (d, mode) = (self.d, self.mode);
+        let r = d
             .slot(mode)
-            .poll_wait(cx, true, || check(d.load_info(), g, mode))
-        {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(self)),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                // The slot owns the lock now: do not unlock.
-                core::mem::forget(self);
-                Poll::Pending
-            }
-        }
+            .poll_wait::<true>(cx, || check_flags(d.load_info(), mode));
+        // After `Pending` the slot owns the lock: the wake-up's taker unlocks, not us.
+        self.handed_over = r.is_pending();
+        r
     }
 }
 
@@ -367,15 +384,14 @@ where
     S: AsRef<[PollDesc<L>]>,
     L: RawLock,
 {
+    /// Unlock. A holder that gave up on a [`poll_wait`](Self::poll_wait) after `Pending` may
+    /// leave its waker parked: harmless, the next holder's wait replaces it (a re-poll of the
+    /// slot), and an unblock meanwhile only wakes it spuriously.
     #[inline]
     fn drop(&mut self) {
-        // A holder that stopped polling its wait (its caller gave up after `Pending`) leaves
-        // its waker parked; only the holder parks here, so it is ours to take back.
-        let slot = self.d.slot(self.mode);
-        if slot.is_parked() {
-            drop(slot.clear_parked().waker);
+        if !self.handed_over {
+            self.np.unlock(self.d, self.h.index(), self.mode);
         }
-        self.np.unlock(self.h.index(), self.mode);
     }
 }
 

@@ -177,18 +177,20 @@ fn parked_waiter_hands_its_lock_over_and_gets_it_back_after_the_wake() {
     let np = fixture(&slots);
     let h = np.open(&1).unwrap();
     let w = CountingWaker::new();
-    let lock = np.try_lock(h, Mode::Write).unwrap().expect("free");
+    let mut lock = np.try_lock(h, Mode::Write).unwrap().expect("free");
     assert!(lock.park(&mut w.cx()).is_pending());
+    drop(lock);
     // The slot holds the lock now.
     assert!(np.try_lock(h, Mode::Write).unwrap().is_none());
     edge(&np, h, Readiness::WRITABLE);
     assert_eq!(w.wakes(), 1);
-    let lock = np
+    let mut lock = np
         .try_lock(h, Mode::Write)
         .unwrap()
         .expect("released by the wake-up");
-    // The edge is still there for the next wait.
-    assert!(matches!(lock.park(&mut w.cx()), Poll::Ready(Ok(_))));
+    // The edge is still there for the next wait, and the lock stays with its holder.
+    assert_eq!(lock.park(&mut w.cx()), Poll::Ready(Ok(())));
+    assert!(np.try_lock(h, Mode::Write).unwrap().is_none());
 }
 
 #[test]
@@ -262,8 +264,9 @@ fn event_for_a_handed_over_waiter_unlocks_it_even_on_a_reused_slot() {
     let np = fixture(&slots);
     let old = np.open(&1).unwrap();
     let w = CountingWaker::new();
-    let lock = np.try_lock(old, Mode::Read).unwrap().expect("free");
+    let mut lock = np.try_lock(old, Mode::Read).unwrap().expect("free");
     assert!(lock.park(&mut w.cx()).is_pending());
+    drop(lock);
     edge(&np, old, Readiness::READABLE);
     assert_eq!(w.wakes(), 1);
     assert!(np.try_lock(old, Mode::Read).unwrap().is_some());

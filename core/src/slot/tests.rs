@@ -14,7 +14,7 @@ fn ok() -> Result<(), PollError> {
 fn idle_wait_parks_the_waker() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
-    assert_eq!(slot.poll_wait(&mut w.cx(), false, ok), Poll::Pending);
+    assert_eq!(slot.poll_wait::<false>(&mut w.cx(), ok), Poll::Pending);
     assert_eq!(slot.state(), PARKED);
     assert_eq!(w.held(), 1);
 }
@@ -31,17 +31,20 @@ fn stored_ready_is_consumed_by_next_wait() {
     let slot = WaiterSlot::new();
     drop(slot.unblock(Unblock::Ready).waker);
     let w = CountingWaker::new();
-    assert_eq!(slot.poll_wait(&mut w.cx(), false, ok), Poll::Ready(Ok(())));
+    assert_eq!(
+        slot.poll_wait::<false>(&mut w.cx(), ok),
+        Poll::Ready(Ok(()))
+    );
     assert_eq!(slot.state(), 0);
     // Consumed: the next wait parks.
-    assert_eq!(slot.poll_wait(&mut w.cx(), false, ok), Poll::Pending);
+    assert_eq!(slot.poll_wait::<false>(&mut w.cx(), ok), Poll::Pending);
 }
 
 #[test]
 fn ready_edge_wakes_parked_waiter_once_and_stays_ready() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
-    assert!(slot.poll_wait(&mut w.cx(), false, ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut w.cx(), ok).is_pending());
     let taken = slot
         .unblock(Unblock::Ready)
         .waker
@@ -54,7 +57,10 @@ fn ready_edge_wakes_parked_waiter_once_and_stays_ready() {
     assert!(slot.unblock(Unblock::Ready).waker.is_none());
     assert_eq!(w.wakes(), 1);
     // The woken waiter consumes the edge.
-    assert_eq!(slot.poll_wait(&mut w.cx(), false, ok), Poll::Ready(Ok(())));
+    assert_eq!(
+        slot.poll_wait::<false>(&mut w.cx(), ok),
+        Poll::Ready(Ok(()))
+    );
 }
 
 #[test]
@@ -76,7 +82,7 @@ fn wake_unblock_keeps_stored_ready() {
 fn wake_unblock_wakes_parked_waiter_without_ready() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
-    assert!(slot.poll_wait(&mut w.cx(), false, ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut w.cx(), ok).is_pending());
     slot.unblock(Unblock::Wake)
         .waker
         .expect("parked waker")
@@ -85,10 +91,10 @@ fn wake_unblock_wakes_parked_waiter_without_ready() {
     assert_eq!(w.wakes(), 1);
     // Woken without readiness or error (Go: timeout fired, then the deadline was reset):
     // the waiter parks again.
-    assert!(slot.poll_wait(&mut w.cx(), false, ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut w.cx(), ok).is_pending());
     // With the error published, the re-poll reports it.
     assert_eq!(
-        slot.poll_wait(&mut w.cx(), false, || Err(PollError::Timeout)),
+        slot.poll_wait::<false>(&mut w.cx(), || Err(PollError::Timeout)),
         Poll::Ready(Err(PollError::Timeout))
     );
 }
@@ -98,7 +104,7 @@ fn error_before_park_returns_at_once_and_parks_nothing() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
     assert_eq!(
-        slot.poll_wait(&mut w.cx(), false, || Err(PollError::Closing)),
+        slot.poll_wait::<false>(&mut w.cx(), || Err(PollError::Closing)),
         Poll::Ready(Err(PollError::Closing))
     );
     assert_eq!(slot.state(), 0);
@@ -112,7 +118,7 @@ fn error_wins_over_stored_ready() {
     drop(slot.unblock(Unblock::Ready).waker);
     let w = CountingWaker::new();
     assert_eq!(
-        slot.poll_wait(&mut w.cx(), false, || Err(PollError::Timeout)),
+        slot.poll_wait::<false>(&mut w.cx(), || Err(PollError::Timeout)),
         Poll::Ready(Err(PollError::Timeout))
     );
     assert_eq!(slot.state(), READY);
@@ -130,7 +136,7 @@ fn reset_forgets_stored_ready() {
 fn reset_leaves_a_parked_waiter_alone() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
-    assert!(slot.poll_wait(&mut w.cx(), false, ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut w.cx(), ok).is_pending());
     slot.reset();
     assert_eq!(slot.state(), PARKED);
     assert!(slot.unblock(Unblock::Ready).waker.is_some());
@@ -141,8 +147,8 @@ fn repoll_with_new_waker_wakes_only_the_newest() {
     let slot = WaiterSlot::new();
     let old = CountingWaker::new();
     let new = CountingWaker::new();
-    assert!(slot.poll_wait(&mut old.cx(), false, ok).is_pending());
-    assert!(slot.poll_wait(&mut new.cx(), false, ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut old.cx(), ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut new.cx(), ok).is_pending());
     assert_eq!(old.held(), 0, "the old waker is released");
     slot.unblock(Unblock::Ready)
         .waker
@@ -156,7 +162,7 @@ fn repoll_with_same_waker_keeps_one_clone() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
     for _ in 0..3 {
-        assert!(slot.poll_wait(&mut w.cx(), false, ok).is_pending());
+        assert!(slot.poll_wait::<false>(&mut w.cx(), ok).is_pending());
     }
     assert_eq!(w.held(), 1);
 }
@@ -170,11 +176,11 @@ fn second_wait_during_registration_is_double_wait() {
     let second = CountingWaker::new();
     let calls = Cell::new(0);
     let nested = Cell::new(None);
-    let r = slot.poll_wait(&mut first.cx(), false, || {
+    let r = slot.poll_wait::<false>(&mut first.cx(), || {
         calls.set(calls.get() + 1);
         if calls.get() == 2 {
             assert_eq!(slot.state() & REGISTERING, REGISTERING);
-            nested.set(Some(slot.poll_wait(&mut second.cx(), false, ok)));
+            nested.set(Some(slot.poll_wait::<false>(&mut second.cx(), ok)));
         }
         Ok(())
     });
@@ -188,7 +194,7 @@ fn ready_edge_during_registration_fails_the_commit_and_is_consumed() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
     let calls = Cell::new(0);
-    let r = slot.poll_wait(&mut w.cx(), false, || {
+    let r = slot.poll_wait::<false>(&mut w.cx(), || {
         calls.set(calls.get() + 1);
         if calls.get() == 2 {
             // The unblocker sees REGISTERING: it takes no waker and leaves the cell alone.
@@ -212,7 +218,7 @@ fn deadline_during_registration_fails_the_commit_with_timeout() {
     let w = CountingWaker::new();
     let calls = Cell::new(0);
     let expired = Cell::new(false);
-    let r = slot.poll_wait(&mut w.cx(), false, || {
+    let r = slot.poll_wait::<false>(&mut w.cx(), || {
         calls.set(calls.get() + 1);
         if calls.get() == 2 {
             // A deadline publishes its bit first, then unblocks: here the unblock lands after
@@ -237,7 +243,7 @@ fn error_seen_at_recheck_abandons_the_park() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
     let calls = Cell::new(0);
-    let r = slot.poll_wait(&mut w.cx(), false, || {
+    let r = slot.poll_wait::<false>(&mut w.cx(), || {
         calls.set(calls.get() + 1);
         if calls.get() == 2 {
             Err(PollError::Closing)
@@ -255,7 +261,7 @@ fn wait_while_an_unblocker_holds_the_cell_yields() {
     let slot = WaiterSlot::new();
     slot.set_state(WAKING | PARKED);
     let w = CountingWaker::new();
-    assert_eq!(slot.poll_wait(&mut w.cx(), false, ok), Poll::Pending);
+    assert_eq!(slot.poll_wait::<false>(&mut w.cx(), ok), Poll::Pending);
     assert_eq!(w.wakes(), 1, "asks to be polled again instead of spinning");
     assert_eq!(slot.state(), WAKING | PARKED, "does not touch the slot");
 }
@@ -272,7 +278,7 @@ fn unblock_while_another_unblocker_holds_the_cell_adds_ready_only() {
 fn clear_parked_releases_a_cancelled_waiters_waker() {
     let slot = WaiterSlot::new();
     let w = CountingWaker::new();
-    assert!(slot.poll_wait(&mut w.cx(), false, ok).is_pending());
+    assert!(slot.poll_wait::<false>(&mut w.cx(), ok).is_pending());
     assert!(slot.clear_parked().waker.is_some());
     assert_eq!(slot.state(), 0);
     assert!(
