@@ -189,6 +189,11 @@ impl Pool {
         self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len()
     }
 
+    /// Every worker's runtime (handles).
+    pub(crate) fn runtimes(&self) -> Vec<Runtime> {
+        self.workers.iter().map(|w| w.rt.clone()).collect()
+    }
+
     /// Worker `i`'s runtime: register the sockets of tasks spawned on `i` with it.
     pub(crate) fn runtime(&self, i: usize) -> &Runtime {
         &self.workers[i % self.workers.len()].rt
