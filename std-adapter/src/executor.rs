@@ -229,6 +229,10 @@ fn pop_local() -> Option<Arc<Task>> {
 
 fn run(w: &Arc<Worker>, counters: &PoolCounters) {
     CURRENT.with(|c| c.set(Arc::as_ptr(w)));
+    // Before the first task: a handler that blocks on one of this runtime's sockets must find
+    // its thread the driver, even if it runs before the worker's first turn of the loop
+    // (otherwise it parks the only thread that could wake it).
+    w.rt.shared().drive_from_here();
     let mut in_a_row = 0u32;
     let mut backoff = Duration::from_millis(1);
     loop {
