@@ -422,10 +422,50 @@ where
         self.set_deadlines(h, at, READ_EXPIRED | WRITE_EXPIRED)
     }
 
+    #[inline]
     fn set_deadlines(&self, h: Handle, at: Option<Instant>, which: u32) -> Result<(), PollError> {
         let d = self.desc(h)?;
         let t = at.map_or(NEVER, Instant::as_nanos);
         let expired = t != NEVER && self.clock.has_passed(Instant::from_nanos(t));
+        // The per-read reset, inline: a deadline still ahead, on directions that have not
+        // expired, no earlier than the loop's next look at this descriptor (`armed`, which is
+        // never later than a pending deadline). Nothing else changes: no expired bit, no
+        // earlier wake-up; the loop's entry comes due at `armed` and is re-keyed then. So the
+        // whole update is a store or two under the descriptor's lock.
+        let done = d.deadlines.with(|dl| {
+            let info = d.load_info();
+            let fast = info_generation(info) == h.generation()
+                && info & (CLOSING | which) == 0
+                && !expired
+                && t >= dl.armed;
+            if fast {
+                if which & READ_EXPIRED != 0 {
+                    dl.read = t;
+                }
+                if which & WRITE_EXPIRED != 0 {
+                    dl.write = t;
+                }
+            }
+            fast
+        });
+        if done {
+            return Ok(());
+        }
+        self.set_deadlines_slow(d, h, t, expired, which)
+    }
+
+    /// Everything else a deadline change may do: fail on a closed or stale handle, expire a
+    /// direction (waking its waiter) or clear its expiry, move the loop's next look earlier.
+    #[cold]
+    #[inline(never)]
+    fn set_deadlines_slow(
+        &self,
+        d: &PollDesc<L>,
+        h: Handle,
+        t: u64,
+        expired: bool,
+        which: u32,
+    ) -> Result<(), PollError> {
         let (fire, lowered) = d.deadlines.with(|dl| {
             let info = d.load_info();
             if info_generation(info) != h.generation() {

@@ -163,6 +163,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     }
 
     /// Set the read, write or both deadlines (`None` clears).
+    #[inline]
     pub(crate) fn set_deadline(
         &self,
         which: Option<Mode>,
