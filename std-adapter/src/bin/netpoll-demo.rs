@@ -186,7 +186,10 @@ fn run(o: &Options) -> io::Result<()> {
         listener,
         o.mode,
         o.workers,
-        Some(idle_timeout),
+        echo::Timeouts {
+            idle: Some(idle_timeout),
+            write: None,
+        },
         stats.clone(),
     )?;
     let mode = match o.mode {

@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async \
-//!     --workers N --idle-timeout SECONDS [--grace SECONDS]
+//!     --workers N --idle-timeout SECONDS [--write-timeout SECONDS] [--grace SECONDS]
 //! ```
 //!
-//! `--idle-timeout` resets the read deadline before every read; `0` disables it. `--help`
-//! lists every flag with its default.
+//! `--idle-timeout` resets the read deadline before every read, `--write-timeout` the write
+//! deadline before every write; `0` disables either. `--help` lists every flag with its
+//! default.
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cli::{Cli, Flag, Values};
-use echo::{EchoStats, Mode};
+use echo::{EchoStats, Mode, Timeouts};
 use netpoll_std::{Runtime, TcpListener};
 
 struct Options {
@@ -29,6 +30,7 @@ struct Options {
     mode: Mode,
     workers: usize,
     idle: f64,
+    write: f64,
     grace: f64,
 }
 
@@ -59,6 +61,12 @@ fn cli() -> Cli {
                 "close a connection silent this long (read deadline reset before every read); 0: off",
             ),
             Flag::value(
+                "write-timeout",
+                "SECONDS",
+                0,
+                "fail a write stuck this long (write deadline reset before every write); 0: off",
+            ),
+            Flag::value(
                 "grace",
                 "SECONDS",
                 5,
@@ -77,11 +85,13 @@ fn options(v: &Values) -> Result<Options, String> {
             .map_err(|e| format!("--mode: {e}"))?,
         workers: v.get("workers")?,
         idle: v.get("idle-timeout")?,
+        write: v.get("write-timeout")?,
         grace: v.get("grace")?,
     };
     Values::check("workers", o.workers >= 1, "at least 1")?;
     let secs = |x: f64| x.is_finite() && (0.0..=1e9).contains(&x);
     Values::check("idle-timeout", secs(o.idle), "a number of seconds >= 0")?;
+    Values::check("write-timeout", secs(o.write), "a number of seconds >= 0")?;
     Values::check("grace", secs(o.grace), "a number of seconds >= 0")?;
     Ok(o)
 }
@@ -106,9 +116,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let idle = (o.idle > 0.0).then(|| Duration::from_secs_f64(o.idle));
+    let secs = |x: f64| (x > 0.0).then(|| Duration::from_secs_f64(x));
+    let (idle, write) = (secs(o.idle), secs(o.write));
     let stats = Arc::new(EchoStats::default());
-    let server = match echo::serve(listener, o.mode, o.workers, idle, stats.clone()) {
+    let timeouts = Timeouts { idle, write };
+    let server = match echo::serve(listener, o.mode, o.workers, timeouts, stats.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("netpoll-echo: cannot start: {e}");
@@ -121,10 +133,11 @@ fn main() -> ExitCode {
         Mode::Async => format!("async, {} workers", o.workers),
     };
     eprintln!(
-        "netpoll-echo: listening on {} ({mode}, idle timeout {}, backend {backend}); \
-         Ctrl-C to stop",
+        "netpoll-echo: listening on {} ({mode}, idle timeout {}, write timeout {}, backend \
+         {backend}); Ctrl-C to stop",
         server.local_addr(),
         idle.map_or("off".to_string(), |d| format!("{d:?}")),
+        write.map_or("off".to_string(), |d| format!("{d:?}")),
     );
     // A signal thread shuts the server down; `main` joins it.
     let stopper = server.clone();

@@ -1,5 +1,6 @@
 //! The echo service shared by `netpoll-echo` and `netpoll-demo`: echo every byte back, with an
-//! idle deadline reset before every read (Go's `conn.SetReadDeadline(time.Now().Add(idle))`).
+//! idle deadline reset before every read (Go's `conn.SetReadDeadline(time.Now().Add(idle))`)
+//! and, optionally, a write deadline reset before every write.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,26 +38,37 @@ pub struct EchoStats {
     pub bytes: AtomicU64,
 }
 
+/// The deadlines reset before every operation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timeouts {
+    /// Close a connection silent this long: a read deadline before every read.
+    pub idle: Option<Duration>,
+    /// A write deadline this far ahead before every write.
+    pub write: Option<Duration>,
+}
+
 /// Serve echo on `listener`.
 pub fn serve(
     listener: TcpListener,
     mode: Mode,
     workers: usize,
-    idle: Option<Duration>,
+    timeouts: Timeouts,
     stats: Arc<EchoStats>,
 ) -> io::Result<ServerHandle> {
     match mode {
-        Mode::Blocking => Server::new().blocking(listener, move |s| echo_blocking(s, idle, &stats)),
+        Mode::Blocking => {
+            Server::new().blocking(listener, move |s| echo_blocking(s, timeouts, &stats))
+        }
         Mode::Async => Server::new()
             .workers(workers)
-            .spawn_async(listener, move |s| echo_async(s, idle, stats.clone())),
+            .spawn_async(listener, move |s| echo_async(s, timeouts, stats.clone())),
     }
 }
 
-fn echo_blocking(mut s: TcpStream, idle: Option<Duration>, stats: &EchoStats) {
+fn echo_blocking(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
     let mut buf = [0u8; 4096];
     loop {
-        if let Some(d) = idle {
+        if let Some(d) = t.idle {
             if s.set_read_deadline(deadline_after(d)).is_err() {
                 return;
             }
@@ -64,6 +76,11 @@ fn echo_blocking(mut s: TcpStream, idle: Option<Duration>, stats: &EchoStats) {
         match s.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
+                if let Some(d) = t.write {
+                    if s.set_write_deadline(deadline_after(d)).is_err() {
+                        return;
+                    }
+                }
                 if s.write_all(&buf[..n]).is_err() {
                     return;
                 }
@@ -79,13 +96,13 @@ fn echo_blocking(mut s: TcpStream, idle: Option<Duration>, stats: &EchoStats) {
     }
 }
 
-async fn echo_async(mut s: Async<TcpStream>, idle: Option<Duration>, stats: Arc<EchoStats>) {
+async fn echo_async(mut s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
     use futures_io::{AsyncRead, AsyncWrite};
     use std::future::poll_fn;
     use std::pin::Pin;
     let mut buf = [0u8; 4096];
     loop {
-        if let Some(d) = idle {
+        if let Some(d) = t.idle {
             if s.set_read_deadline(deadline_after(d)).is_err() {
                 return;
             }
@@ -93,6 +110,11 @@ async fn echo_async(mut s: Async<TcpStream>, idle: Option<Duration>, stats: Arc<
         match poll_fn(|cx| Pin::new(&mut s).poll_read(cx, &mut buf)).await {
             Ok(0) => return,
             Ok(n) => {
+                if let Some(d) = t.write {
+                    if s.set_write_deadline(deadline_after(d)).is_err() {
+                        return;
+                    }
+                }
                 let mut off = 0;
                 while off < n {
                     match poll_fn(|cx| Pin::new(&mut s).poll_write(cx, &buf[off..n])).await {
