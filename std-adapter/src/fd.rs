@@ -180,6 +180,23 @@ impl<S: AsSource + 'static> PollFd<S> {
         .map_err(from_poll)
     }
 
+    /// Set the read, write or both deadlines `d` from now (see `Clock::deadline_after`).
+    #[inline]
+    pub(crate) fn set_deadline_after(
+        &self,
+        which: Option<Mode>,
+        d: std::time::Duration,
+    ) -> io::Result<()> {
+        let np = &self.shared().np;
+        let h = self.inner.handle;
+        match which {
+            Some(Mode::Read) => np.set_read_deadline_after(h, d),
+            Some(Mode::Write) => np.set_write_deadline_after(h, d),
+            None => np.set_deadline_after(h, d),
+        }
+        .map_err(from_poll)
+    }
+
     fn fail(&self, e: PollError, mode: Mode) -> io::Error {
         if e == PollError::Timeout {
             self.shared()

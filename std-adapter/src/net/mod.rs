@@ -74,6 +74,37 @@ macro_rules! common_methods {
                     .set_deadline(Some(netpoll_core::Mode::Write), at)
                     .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
+            /// Set the read and write deadlines `d` from now: Go's
+            /// `SetDeadline(time.Now().Add(d))`, the cheap way. See
+            /// [`set_read_deadline_after`](Self::set_read_deadline_after).
+            pub fn set_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
+                self.fd
+                    .set_deadline_after(None, d)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
+            }
+            /// Set the read deadline `d` from now: Go's
+            /// `SetReadDeadline(time.Now().Add(d))`, the way a server resets its idle timeout
+            /// before every read. Cheaper than
+            /// [`set_read_deadline`](Self::set_read_deadline)`(`[`deadline_after`](crate::deadline_after)`(d))`:
+            /// on Linux the deadline comes from the coarse monotonic clock, rounded up (never
+            /// down) by at most two clock ticks and a millisecond (9 ms with 4 ms ticks), so it
+            /// may fire that much late but never early, and no precise clock read or
+            /// conversion is needed (see [`StdClock`](crate::StdClock)). Elsewhere it is exact.
+            /// `Duration::ZERO` expires the deadline at once (a deadline of now); a duration too
+            /// large to represent clears it.
+            pub fn set_read_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
+                self.fd
+                    .set_deadline_after(Some(netpoll_core::Mode::Read), d)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
+            }
+            /// Set the write deadline `d` from now: Go's
+            /// `SetWriteDeadline(time.Now().Add(d))`, the cheap way. See
+            /// [`set_read_deadline_after`](Self::set_read_deadline_after).
+            pub fn set_write_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
+                self.fd
+                    .set_deadline_after(Some(netpoll_core::Mode::Write), d)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
+            }
             /// Close the socket now, even while other threads or tasks are blocked on it:
             /// they wake with "use of closed network connection". A second close is an
             /// error. The descriptor itself is released when the value is dropped.
