@@ -5,7 +5,7 @@ mod util;
 
 use std::time::Duration;
 
-use netpoll_std::{Runtime, TcpListener, UdpSocket, UnixStream};
+use netpoll_std::{Runtime, TcpListener, UdpSocket};
 use util::tcp_pair;
 
 fn keepalive_is_off_unless_asked_for(rt: &Runtime) {
@@ -48,8 +48,12 @@ fn linger_ttl_and_buffers(rt: &Runtime) {
     // Linux doubles what it is given; other systems keep it or round up.
     assert!(c.recv_buffer_size().unwrap() >= 64 * 1024);
     assert!(c.send_buffer_size().unwrap() >= 64 * 1024);
+}
 
-    let (u, _) = UnixStream::pair_in(rt).unwrap();
+/// Unix-domain sockets exist on Unix only.
+#[cfg(unix)]
+fn unix_stream_buffers(rt: &Runtime) {
+    let (u, _) = netpoll_std::UnixStream::pair_in(rt).unwrap();
     u.set_send_buffer_size(32 * 1024).unwrap();
     assert!(u.send_buffer_size().unwrap() >= 32 * 1024);
 }
@@ -89,6 +93,8 @@ per_backend!(
     keepalive_is_off_unless_asked_for,
     listener_keepalive_applies_to_accepted_connections,
     linger_ttl_and_buffers,
+    #[cfg(unix)]
+    unix_stream_buffers,
     ipv6_only_listeners,
     udp_options,
 );
