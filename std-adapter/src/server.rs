@@ -1,10 +1,10 @@
-//! [`Server`]: accept on a listener (TCP or Unix: any [`Listener`]) and run a handler per
+//! [`Server`]: accept on a listener (TCP, or Unix-domain on Unix: any [`Listener`]) and run a handler per
 //! connection, on threads or on async workers, with graceful shutdown; [`ServerHandle::join`]
 //! lets `main` block until another thread shuts the server down.
 //!
 //! * **Blocking** ([`Server::blocking`]): one thread per connection
 //!   ([`Server::stack_size`], [`DEFAULT_STACK_SIZE`] by default); the handler gets a blocking
-//!   [`TcpStream`](crate::TcpStream) (or [`UnixStream`](crate::UnixStream)).
+//!   [`TcpStream`](crate::TcpStream) (or, on Unix, a `UnixStream`).
 //! * **Async** ([`Server::workers`] + [`Server::spawn_async`]): N worker threads, each running
 //!   its own queue of tasks and driving its own runtime (no poller thread: a worker with
 //!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
@@ -178,7 +178,7 @@ impl Drop for ConnGuard {
 }
 
 /// A running server, on a TCP listener (`ServerHandle`, the default `A = SocketAddr`) or a
-/// Unix one (`ServerHandle<std::os::unix::net::SocketAddr>`).
+/// Unix-domain one on Unix (`ServerHandle<std::os::unix::net::SocketAddr>`).
 ///
 /// Stop it with [`shutdown`](Self::shutdown) from any clone (the handle is cheap to clone
 /// and can go to a signal-handling thread); [`wait`](Self::wait) or [`join`](Self::join)
@@ -269,8 +269,8 @@ impl Server {
         self
     }
 
-    /// Serve `listener` (a [`TcpListener`](crate::TcpListener) or a
-    /// [`UnixListener`](crate::UnixListener)) with a thread per connection running `handler`.
+    /// Serve `listener` (a [`TcpListener`](crate::TcpListener) or, on Unix, a
+    /// `UnixListener`) with a thread per connection running `handler`.
     pub fn blocking<L, H>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
         L: Listener,
@@ -299,7 +299,7 @@ impl Server {
         })
     }
 
-    /// Serve `listener` (TCP or Unix) on the async workers: each connection becomes a task
+    /// Serve `listener` (TCP, or Unix-domain on Unix) on the async workers: each connection becomes a task
     /// running `handler(stream)` on the stream's [`Async`] face.
     pub fn spawn_async<L, H, F>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
