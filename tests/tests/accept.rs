@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Runtime, TcpListener, TcpStream};
+use util::block_on;
 use util::{
     after, ago, assert_closed_not_timeout, assert_timeout, blocked_until_closed, bounded,
     expect_timeout, local_listener, Waiter, LIMIT,
@@ -164,7 +164,7 @@ fn accept_timeout_must_not_return_async(rt: &Runtime) {
     });
 }
 
-per_backend!(
+per_runtime!(
     accept_timeout,
     accept_timeout_async,
     accept_timeout_must_return,

@@ -7,8 +7,8 @@ mod util;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Async, Runtime, TcpListener, TcpStream};
+use util::block_on;
 use util::{
     after, ago, bounded, eventually, expect_timeout, far_future, far_past, join, Waiter, LIMIT,
 };
@@ -221,7 +221,7 @@ fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, wai
     let mut c = TcpStream::connect_in(rt, addr).expect("connect");
     let (s, _) = l.accept().expect("accept");
     c.set_deadline(Some(deadline)).expect("set_deadline");
-    let h = std::thread::spawn(move || match waiter {
+    let h = util::go(move || match waiter {
         Waiter::Thread => std::io::Read::read(&mut c, &mut [0u8; 1]),
         Waiter::Task => block_on(futures_lite::AsyncReadExt::read(
             &mut c.as_async(),
@@ -261,7 +261,7 @@ fn dial_timeout_max_duration_async(rt: &Runtime) {
     }
 }
 
-per_backend!(
+per_runtime!(
     dial_timeout,
     dial_timeout_async,
     dial_timeout_max_duration,

@@ -14,8 +14,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Runtime, TcpStream, UdpSocket};
+use util::block_on;
 use util::{
     after, ago, assert_closed_not_timeout, assert_timeout, blocked_until_closed, bounded, dial,
     expect_timeout, local_listener, wait_for_data, LocalServer, Waiter, LIMIT,
@@ -303,7 +303,7 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
                 // Go's issue 49930: a saturated kernel may say ENOBUFS before the deadline
                 // error; back off (bounded by the test's outer limit) and retry.
                 Err(e) if is_enobufs(&e) => {
-                    std::thread::sleep(backoff);
+                    util::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(100));
                 }
                 Err(e) => {
@@ -339,7 +339,7 @@ fn write_to_timeout_async(rt: &Runtime) {
     });
 }
 
-per_backend!(
+per_runtime!(
     read_timeout,
     read_timeout_async,
     read_timeout_must_not_return,
@@ -350,6 +350,10 @@ per_backend!(
     write_timeout_async,
     write_timeout_must_not_return,
     write_timeout_must_not_return_async,
-    write_to_timeout,
-    write_to_timeout_async,
+    write_to_timeout {
+        inline: #[ignore = "bug (issue 15): the driver's sends never wait, so it never runs the loop that fires their deadline; reproducer: tests/inline_driver.rs"]
+    },
+    write_to_timeout_async {
+        inline: #[ignore = "bug (issue 15): the driver's sends never wait, so it never runs the loop that fires their deadline; reproducer: tests/inline_driver.rs"]
+    },
 );

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Runtime, UnixListener, UnixStream};
+use util::block_on;
 use util::{
     after, ago, assert_closed_not_timeout, assert_timeout, blocked_until_closed, bounded,
     expect_timeout, Waiter, LIMIT,
@@ -258,7 +258,7 @@ fn write_timeout_must_not_return_async(rt: &Runtime) {
     write_timeout_must_not_return_with(rt, ASYNC);
 }
 
-per_backend!(
+per_runtime!(
     accept_timeout,
     accept_timeout_async,
     accept_timeout_must_not_return,

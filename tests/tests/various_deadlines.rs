@@ -21,11 +21,10 @@ mod util;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Runtime, TcpListener, TcpStream};
+use util::block_on;
 use util::{assert_timeout, bounded, join_within, LocalServer};
 
 /// Go's list up to 100ms.
@@ -150,7 +149,7 @@ fn various_deadlines_4_proc(rt: &Runtime) {
     let clients: Vec<_> = (0..PROCS)
         .map(|_| {
             let (rt, addr) = (rt.clone(), server.addr());
-            thread::spawn(move || client_blocking(&rt, addr))
+            util::go(move || client_blocking(&rt, addr))
         })
         .collect();
     for c in clients {
@@ -164,7 +163,7 @@ fn various_deadlines_4_proc_async(rt: &Runtime) {
     let clients: Vec<_> = (0..PROCS)
         .map(|_| {
             let (rt, addr) = (rt.clone(), server.addr());
-            thread::spawn(move || block_on(client_async(&rt, addr)))
+            util::go(move || block_on(client_async(&rt, addr)))
         })
         .collect();
     for c in clients {
@@ -173,7 +172,7 @@ fn various_deadlines_4_proc_async(rt: &Runtime) {
     server.shutdown();
 }
 
-per_backend!(
+per_runtime!(
     various_deadlines,
     various_deadlines_async,
     various_deadlines_1_proc,

@@ -1,22 +1,24 @@
-//! Shared helpers for the conformance tests: one runtime per backend, bounded waits, Go-style
-//! deadline arithmetic, a local server, and the checks Go's `isDeadlineExceeded` makes.
+//! Shared helpers for the conformance tests: runtimes per backend and runtime mode, bounded
+//! waits, Go-style deadline arithmetic, a local server, and the checks Go's
+//! `isDeadlineExceeded` makes.
 //!
 //! Every wait in the suite is bounded: a hang becomes a failed test, never a stuck run.
 #![allow(dead_code, unused_macros)]
+
+mod mode;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use netpoll_std::{
-    is_closed, is_timeout, Async, BackendKind, Closer, Runtime, TcpListener, TcpStream,
-};
+use netpoll_std::{is_closed, is_timeout, Closer, Runtime, TcpListener, TcpStream};
+
+pub use mode::{block_on, driven, go, on_thread_within, recv_within, run, sleep, Handle, Mode};
 
 /// A generous outer bound for anything that should take milliseconds.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -24,67 +26,87 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// How long a "must not return" test watches an operation that has no deadline (Go: 100ms).
 pub const MUST_NOT_RETURN: Duration = Duration::from_millis(100);
 
-/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend the OS has, in
-/// `mod epoll` (Linux), `mod polling` and `mod polling_oneshot`, each on a fresh runtime. A
-/// body may carry attributes (`#[cfg(unix)]`, `#[cfg_attr(wine, ignore = "why")]`), which
-/// each of its tests gets.
-macro_rules! per_backend {
-    ($($(#[$meta:meta])* $test:ident),* $(,)?) => {
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`), per backend the OS has and per
+/// runtime mode ([`Mode`]), each on a fresh runtime, bounded by [`TEST_LIMIT`]:
+/// * the runtime's poller thread: `mod epoll` (Linux), `mod polling`, `mod polling_oneshot`;
+/// * inline runtimes driven by the body's thread: `mod inline_epoll`, `mod inline_polling`,
+///   `mod inline_polling_oneshot`.
+///
+/// A body may carry attributes (`#[cfg(unix)]`, `#[cfg_attr(wine, ignore = "why")]`), which
+/// each of its tests gets, and after its name `{ inline: #[attr] ... }`, which only its
+/// inline tests get.
+macro_rules! per_runtime {
+    ($($(#[$meta:meta])* $test:ident $({ inline: $(#[$imeta:meta])* })?),* $(,)?) => {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        mod epoll {
+        per_runtime!(@module epoll, Epoll, Poller, [$([$(#[$meta])*] $test),*]);
+        per_runtime!(@module polling, Polling, Poller, [$([$(#[$meta])*] $test),*]);
+        per_runtime!(@module polling_oneshot, PollingOneshot, Poller, [$([$(#[$meta])*] $test),*]);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        per_runtime!(
+            @module inline_epoll, Epoll, Inline,
+            [$([$(#[$meta])* $($(#[$imeta])*)?] $test),*]
+        );
+        per_runtime!(
+            @module inline_polling, Polling, Inline,
+            [$([$(#[$meta])* $($(#[$imeta])*)?] $test),*]
+        );
+        per_runtime!(
+            @module inline_polling_oneshot, PollingOneshot, Inline,
+            [$([$(#[$meta])* $($(#[$imeta])*)?] $test),*]
+        );
+    };
+    (@module $name:ident, $kind:ident, $mode:ident, [$([$(#[$meta:meta])*] $test:ident),*]) => {
+        mod $name {
             $( $(#[$meta])* #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::Epoll))
-            } )*
-        }
-        mod polling {
-            $( $(#[$meta])* #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::Polling))
-            } )*
-        }
-        mod polling_oneshot {
-            $( $(#[$meta])* #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
+                crate::util::run(
+                    netpoll_std::BackendKind::$kind,
+                    crate::util::Mode::$mode,
+                    super::$test,
+                )
             } )*
         }
     };
 }
 
-/// A fresh runtime on `kind` with a small descriptor pool.
-pub fn rt(kind: BackendKind) -> Runtime {
-    Runtime::builder()
-        .backend(kind)
-        .capacity(256)
-        .build()
-        .expect("runtime")
-}
-
-/// Run `f` on its own thread and return its result; fail the test if it takes longer than
-/// `limit` (the thread is left behind, the test run goes on).
+/// Run `f` and return its result; fail the test if it takes longer than `limit`.
+///
+/// Elsewhere `f` runs on a thread of its own, left behind if it hangs. On the driver of an
+/// inline runtime it runs right here, so that its calls drive the runtime as the body's own
+/// calls do (a hang is then caught by the test's [`TEST_LIMIT`]).
 pub fn bounded<T: Send + 'static>(
     what: &str,
     limit: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {limit:?}"),
+    if driven().is_some() {
+        let start = Instant::now();
+        let v = f();
+        let took = start.elapsed();
+        assert!(took <= limit, "{what}: took {took:?}, over {limit:?}");
+        return v;
+    }
+    match on_thread_within(limit, f) {
+        Some(v) => v,
+        None => panic!("{what}: not done within {limit:?}"),
     }
 }
 
-/// Join `h`, failing the test if the thread is not done within [`LIMIT`] or panicked.
-pub fn join<T: Send + 'static>(what: &str, h: JoinHandle<T>) -> T {
+/// Join `h`, failing the test if it is not done within [`LIMIT`]; its panic goes on here.
+pub fn join<T: Send + 'static>(what: &str, h: impl Into<Handle<T>>) -> T {
     join_within(what, LIMIT, h)
 }
 
-/// Join `h`, failing the test if the thread is not done within `limit` or panicked.
-pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: JoinHandle<T>) -> T {
-    match bounded(what, limit, move || h.join()) {
+/// Join `h`, failing the test if it is not done within `limit`; its panic goes on here.
+pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: impl Into<Handle<T>>) -> T {
+    let h = h.into();
+    let start = Instant::now();
+    while !h.is_finished() {
+        assert!(start.elapsed() < limit, "{what}: not done within {limit:?}");
+        sleep(Duration::from_millis(1));
+    }
+    match h.join() {
         Ok(v) => v,
-        Err(_) => panic!("{what}: thread panicked"),
+        Err(p) => std::panic::resume_unwind(p),
     }
 }
 
@@ -93,7 +115,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < LIMIT, "{what}: not true within {LIMIT:?}");
-        thread::sleep(Duration::from_millis(1));
+        sleep(Duration::from_millis(1));
     }
 }
 
@@ -209,16 +231,16 @@ where
 pub struct LocalServer {
     addr: SocketAddr,
     closer: Closer,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<Handle<()>>,
 }
 
 impl LocalServer {
-    /// Bind a loopback listener in `rt` and run `handler` with it on a new thread.
+    /// Bind a loopback listener in `rt` and run `handler` with it on a new thread ([`go`]).
     pub fn start(rt: &Runtime, handler: impl FnOnce(Arc<TcpListener>) + Send + 'static) -> Self {
         let l = Arc::new(local_listener(rt));
         let addr = l.local_addr().expect("addr");
         let closer = l.closer();
-        let thread = Some(thread::spawn(move || handler(l)));
+        let thread = Some(go(move || handler(l)));
         LocalServer {
             addr,
             closer,
@@ -245,60 +267,6 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         // On a failing test: do not leave a handler parked in accept.
         let _ = self.closer.close();
-    }
-}
-
-/// A stream that several tasks can use at once, one per direction (a reader task and a writer
-/// task), while the test still reaches it to set deadlines. The lock is held only during one
-/// poll.
-#[derive(Clone)]
-pub struct SharedStream(pub Arc<Mutex<Async<TcpStream>>>);
-
-impl SharedStream {
-    /// Share `s`.
-    pub fn new(s: impl Into<Async<TcpStream>>) -> Self {
-        SharedStream(Arc::new(Mutex::new(s.into())))
-    }
-
-    /// Run `f` on the stream (to set a deadline, close it, ...).
-    pub fn with<T>(&self, f: impl FnOnce(&TcpStream) -> T) -> T {
-        f(self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_ref())
-    }
-}
-
-impl futures_lite::AsyncRead for SharedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_read(cx, buf)
-    }
-}
-
-impl futures_lite::AsyncWrite for SharedStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_close(cx)
     }
 }
 
@@ -362,7 +330,7 @@ pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
     close: impl FnOnce(),
 ) -> io::Error {
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
+    let _ = go(move || {
         let _ = tx.send(op());
     });
     let start = Instant::now();
@@ -371,15 +339,15 @@ pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
             panic!("{what}: expected not to return, but it returned with {r:?}");
         }
         assert!(start.elapsed() < LIMIT, "{what}: never started waiting");
-        thread::sleep(Duration::from_millis(1));
+        sleep(Duration::from_millis(1));
     }
-    if let Ok(r) = rx.recv_timeout(MUST_NOT_RETURN) {
+    if let Some(r) = recv_within(&rx, MUST_NOT_RETURN) {
         panic!("{what}: expected not to return, but it returned with {r:?}");
     }
     close();
-    match rx.recv_timeout(LIMIT) {
-        Ok(Err(e)) => e,
-        Ok(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
-        Err(_) => panic!("{what}: close did not wake it within {LIMIT:?}"),
+    match recv_within(&rx, LIMIT) {
+        Some(Err(e)) => e,
+        Some(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
+        None => panic!("{what}: close did not wake it within {LIMIT:?}"),
     }
 }
