@@ -112,6 +112,40 @@ fn read_timeout_async(rt: &Runtime) {
     bounded("read_timeout", LIMIT, move || read_timeout_with(&rt, ASYNC));
 }
 
+/// Go's own scenario: the deadline passes while data is still queued (see
+/// [`util::read_timeout_with_data_queued`]).
+fn read_timeout_data_queued_with(rt: &Runtime, ops: Ops) {
+    let server = LocalServer::start(rt, |l| {
+        let (mut s, _) = l.accept().expect("accept");
+        io::Write::write_all(&mut s, READ_MSG).expect("write");
+        let _ = io::Read::read(&mut s, &mut [0u8; 1]);
+    });
+    let mut c = dial(rt, server.addr());
+    wait_for_data(&c);
+    util::read_timeout_with_data_queued(
+        &mut c,
+        READ_MSG,
+        |c, at| c.set_read_deadline(at),
+        ops.read,
+    );
+    drop(c);
+    server.shutdown();
+}
+
+fn read_timeout_data_queued(rt: &Runtime) {
+    let rt = rt.clone();
+    bounded("read_timeout_data_queued", LIMIT, move || {
+        read_timeout_data_queued_with(&rt, BLOCKING)
+    });
+}
+
+fn read_timeout_data_queued_async(rt: &Runtime) {
+    let rt = rt.clone();
+    bounded("read_timeout_data_queued", LIMIT, move || {
+        read_timeout_data_queued_with(&rt, ASYNC)
+    });
+}
+
 // ---- TestReadTimeoutMustNotReturn ------------------------------------------------------------
 
 fn read_timeout_must_not_return_with(rt: &Runtime, ops: Ops) {
@@ -342,6 +376,8 @@ fn write_to_timeout_async(rt: &Runtime) {
 per_runtime!(
     read_timeout,
     read_timeout_async,
+    read_timeout_data_queued,
+    read_timeout_data_queued_async,
     read_timeout_must_not_return,
     read_timeout_must_not_return_async,
     read_from_timeout,

@@ -226,6 +226,70 @@ where
     );
 }
 
+/// Go's `TestReadTimeout` as Go runs it, on a stream `s` with `msg` queued to read: `set`
+/// sets its read deadline, `read` reads.
+///
+/// A deadline in the past fails two reads although data is ready. Then, with a deadline
+/// 50 ms away, one-byte reads with a third of that between them (Go's `time.Sleep(timeout /
+/// 3)`): the deadline passes while most of the message is still queued, and the read after
+/// it fails although data is ready, and so does the next. Beyond Go: the first failure is the
+/// timeout too and comes no earlier than the deadline, the bytes read are the message's
+/// first, and the failed reads consumed nothing: the rest is still there to be read.
+pub fn read_timeout_with_data_queued<S>(
+    s: &mut S,
+    msg: &[u8],
+    set: fn(&S, Option<Instant>) -> io::Result<()>,
+    read: fn(&mut S, &mut [u8]) -> io::Result<usize>,
+) {
+    let mut b = [0u8; 1];
+    set(s, Some(ago(Duration::from_secs(5)))).expect("set_read_deadline");
+    for j in 0..2 {
+        expect_timeout(read(s, &mut b), &format!("past deadline, read #{j}"));
+    }
+
+    let timeout = Duration::from_millis(50);
+    let deadline = after(timeout);
+    set(s, Some(deadline)).expect("set_read_deadline");
+    let mut got = Vec::new();
+    let err = loop {
+        match read(s, &mut b) {
+            Ok(1) => {
+                got.push(b[0]);
+                sleep(timeout / 3);
+            }
+            Ok(n) => panic!("read {n} bytes into one"),
+            Err(e) => break e,
+        }
+    };
+    assert_timeout(&err, "read as the deadline passes");
+    assert!(Instant::now() >= deadline, "timed out before the deadline");
+    expect_timeout(read(s, &mut b), "read after the timeout");
+    eprintln!(
+        "{} of {} bytes read before the deadline passed",
+        got.len(),
+        msg.len()
+    );
+    assert!(
+        msg.starts_with(&got),
+        "read {got:?}, not the start of {msg:?}"
+    );
+    // A byte per 16.7 ms cannot take the whole message in 50 ms, unless the deadline's timer
+    // fired over 250 ms late.
+    assert!(
+        got.len() < msg.len(),
+        "the whole message was read before the deadline fired"
+    );
+
+    set(s, Some(after(LIMIT))).expect("set_read_deadline");
+    let mut rest = got;
+    while rest.len() < msg.len() {
+        let n = read(s, &mut b).expect("the rest of the message");
+        rest.extend_from_slice(&b[..n]);
+        assert!(n > 0, "end of file before the rest of the message");
+    }
+    assert_eq!(rest, msg);
+}
+
 /// Go's `localServer`: a listener whose `handler` runs on its own thread until
 /// [`shutdown`](Self::shutdown) closes the listener.
 pub struct LocalServer {
