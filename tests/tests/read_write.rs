@@ -52,6 +52,30 @@ const ASYNC: Ops = Ops {
     send_to: |u, b, a| block_on(u.send_to_async(b, a)),
 };
 
+/// Run `body` on `rt`, bounded by [`LIMIT`].
+fn within_limit(rt: &Runtime, body: impl FnOnce(&Runtime) + Send + 'static) {
+    let rt = rt.clone();
+    bounded("test body", LIMIT, move || body(&rt));
+}
+
+/// What a write loop does after a write that went through before the deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    /// The next write at once: the deadline passes while the writer is busy (ours).
+    Busy,
+    /// Go's: sleep a third of the timeout, so the deadline passes between writes.
+    Go,
+}
+
+impl Pace {
+    /// After a write that went through, with a deadline `timeout` away.
+    fn pause(self, timeout: Duration) {
+        if self == Pace::Go {
+            util::sleep(timeout / 3);
+        }
+    }
+}
+
 // ---- TestReadTimeout -------------------------------------------------------------------------
 
 const READ_MSG: &[u8] = b"READ TIMEOUT TEST";
@@ -101,15 +125,11 @@ fn read_timeout_with(rt: &Runtime, ops: Ops) {
 }
 
 fn read_timeout(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("read_timeout", LIMIT, move || {
-        read_timeout_with(&rt, BLOCKING)
-    });
+    within_limit(rt, |rt| read_timeout_with(rt, BLOCKING));
 }
 
 fn read_timeout_async(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("read_timeout", LIMIT, move || read_timeout_with(&rt, ASYNC));
+    within_limit(rt, |rt| read_timeout_with(rt, ASYNC));
 }
 
 /// Go's own scenario: the deadline passes while data is still queued (see
@@ -133,17 +153,11 @@ fn read_timeout_data_queued_with(rt: &Runtime, ops: Ops) {
 }
 
 fn read_timeout_data_queued(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("read_timeout_data_queued", LIMIT, move || {
-        read_timeout_data_queued_with(&rt, BLOCKING)
-    });
+    within_limit(rt, |rt| read_timeout_data_queued_with(rt, BLOCKING));
 }
 
 fn read_timeout_data_queued_async(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("read_timeout_data_queued", LIMIT, move || {
-        read_timeout_data_queued_with(&rt, ASYNC)
-    });
+    within_limit(rt, |rt| read_timeout_data_queued_with(rt, ASYNC));
 }
 
 // ---- TestReadTimeoutMustNotReturn ------------------------------------------------------------
@@ -200,36 +214,33 @@ fn read_from_timeout_with(rt: &Runtime, ops: Ops) {
         );
     }
 
-    let deadline = after(Duration::from_millis(50));
+    let timeout = Duration::from_millis(50);
+    let deadline = after(timeout);
     c.set_read_deadline(Some(deadline))
         .expect("set_read_deadline");
     let (n, from) = (ops.recv_from)(&c, &mut b).expect("the queued datagram");
     assert_eq!(&b[..n], READ_FROM_MSG);
     assert_eq!(from, server.local_addr().expect("addr"));
+    // Go pauses after a read that succeeds; the next one waits out the rest of the deadline.
+    Pace::Go.pause(timeout);
     expect_timeout((ops.recv_from)(&c, &mut b), "recv_from with nothing queued");
     assert!(Instant::now() >= deadline, "timed out before the deadline");
     expect_timeout((ops.recv_from)(&c, &mut b), "recv_from after the timeout");
 }
 
 fn read_from_timeout(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("read_from_timeout", LIMIT, move || {
-        read_from_timeout_with(&rt, BLOCKING)
-    });
+    within_limit(rt, |rt| read_from_timeout_with(rt, BLOCKING));
 }
 
 fn read_from_timeout_async(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("read_from_timeout", LIMIT, move || {
-        read_from_timeout_with(&rt, ASYNC)
-    });
+    within_limit(rt, |rt| read_from_timeout_with(rt, ASYNC));
 }
 
 // ---- TestWriteTimeout ------------------------------------------------------------------------
 
 const WRITE_MSG: &[u8] = b"WRITE TIMEOUT TEST";
 
-fn write_timeout_with(rt: &Runtime, ops: Ops) {
+fn write_timeout_with(rt: &Runtime, ops: Ops, pace: Pace) {
     let l = local_listener(rt);
     let addr = l.local_addr().expect("addr");
 
@@ -247,34 +258,44 @@ fn write_timeout_with(rt: &Runtime, ops: Ops) {
     // 10ms away, on a fresh connection: writes go through until the deadline passes (the send
     // buffer never fills in 10ms of small writes), then fail, and the next one fails too.
     let mut c = dial(rt, addr);
-    let deadline = after(Duration::from_millis(10));
+    let timeout = Duration::from_millis(10);
+    let deadline = after(timeout);
     c.set_write_deadline(Some(deadline))
         .expect("set_write_deadline");
     let mut written = 0;
     let err = loop {
         match (ops.write)(&mut c, WRITE_MSG) {
-            Ok(n) => written += n,
+            Ok(n) => {
+                written += n;
+                pace.pause(timeout);
+            }
             Err(e) => break e,
         }
     };
     assert_timeout(&err, "write at the deadline");
+    let late = Instant::now().saturating_duration_since(deadline);
+    eprintln!("{pace:?}: timed out {late:?} after the deadline, {written} bytes written");
     assert!(Instant::now() >= deadline, "timed out before the deadline");
     assert!(written > 0, "no write went through before the deadline");
     expect_timeout((ops.write)(&mut c, WRITE_MSG), "write after the timeout");
 }
 
 fn write_timeout(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("write_timeout", LIMIT, move || {
-        write_timeout_with(&rt, BLOCKING)
-    });
+    within_limit(rt, |rt| write_timeout_with(rt, BLOCKING, Pace::Busy));
 }
 
 fn write_timeout_async(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("write_timeout", LIMIT, move || {
-        write_timeout_with(&rt, ASYNC)
-    });
+    within_limit(rt, |rt| write_timeout_with(rt, ASYNC, Pace::Busy));
+}
+
+/// Go's own scenario: a pause after each write, so the deadline passes with buffer space
+/// available.
+fn write_timeout_paced(rt: &Runtime) {
+    within_limit(rt, |rt| write_timeout_with(rt, BLOCKING, Pace::Go));
+}
+
+fn write_timeout_paced_async(rt: &Runtime) {
+    within_limit(rt, |rt| write_timeout_with(rt, ASYNC, Pace::Go));
 }
 
 // ---- TestWriteTimeoutMustNotReturn -----------------------------------------------------------
@@ -316,13 +337,11 @@ fn write_timeout_must_not_return_async(rt: &Runtime) {
 
 const WRITE_TO_MSG: &[u8] = b"WRITETO TIMEOUT TEST";
 
-fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
+fn write_to_timeout_with(rt: &Runtime, ops: Ops, pace: Pace) {
+    let timeout = Duration::from_millis(10);
     let c1 = UdpSocket::bind_in(rt, "127.0.0.1:0").expect("bind");
     let dst = c1.local_addr().expect("addr");
-    for (past, deadline) in [
-        (true, ago(FIVE_S)),
-        (false, after(Duration::from_millis(10))),
-    ] {
+    for (past, deadline) in [(true, ago(FIVE_S)), (false, after(timeout))] {
         let c2 = UdpSocket::bind_in(rt, "127.0.0.1:0").expect("bind");
         c2.set_write_deadline(Some(deadline))
             .expect("set_write_deadline");
@@ -332,7 +351,10 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
         while timeouts < 2 {
             match (ops.send_to)(&c2, WRITE_TO_MSG, dst) {
                 // Before the deadline passes, sends go through.
-                Ok(_) if !past && timeouts == 0 => sent += 1,
+                Ok(_) if !past && timeouts == 0 => {
+                    sent += 1;
+                    pace.pause(timeout);
+                }
                 Ok(n) => panic!("sent {n} bytes past the deadline"),
                 // Go's issue 49930: a saturated kernel may say ENOBUFS before the deadline
                 // error; back off (bounded by the test's outer limit) and retry.
@@ -360,17 +382,20 @@ fn is_enobufs(e: &io::Error) -> bool {
 }
 
 fn write_to_timeout(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("write_to_timeout", LIMIT, move || {
-        write_to_timeout_with(&rt, BLOCKING)
-    });
+    within_limit(rt, |rt| write_to_timeout_with(rt, BLOCKING, Pace::Busy));
 }
 
 fn write_to_timeout_async(rt: &Runtime) {
-    let rt = rt.clone();
-    bounded("write_to_timeout", LIMIT, move || {
-        write_to_timeout_with(&rt, ASYNC)
-    });
+    within_limit(rt, |rt| write_to_timeout_with(rt, ASYNC, Pace::Busy));
+}
+
+/// Go's own scenario: a pause after each send that goes through.
+fn write_to_timeout_paced(rt: &Runtime) {
+    within_limit(rt, |rt| write_to_timeout_with(rt, BLOCKING, Pace::Go));
+}
+
+fn write_to_timeout_paced_async(rt: &Runtime) {
+    within_limit(rt, |rt| write_to_timeout_with(rt, ASYNC, Pace::Go));
 }
 
 per_runtime!(
@@ -384,6 +409,8 @@ per_runtime!(
     read_from_timeout_async,
     write_timeout,
     write_timeout_async,
+    write_timeout_paced,
+    write_timeout_paced_async,
     write_timeout_must_not_return,
     write_timeout_must_not_return_async,
     write_to_timeout {
@@ -392,4 +419,6 @@ per_runtime!(
     write_to_timeout_async {
         inline: #[ignore = "bug (issue 15): the driver's sends never wait, so it never runs the loop that fires their deadline; reproducer: tests/inline_driver.rs"]
     },
+    write_to_timeout_paced,
+    write_to_timeout_paced_async,
 );
