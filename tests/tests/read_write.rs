@@ -80,16 +80,22 @@ impl Pace {
 
 const READ_MSG: &[u8] = b"READ TIMEOUT TEST";
 
-fn read_timeout_with(rt: &Runtime, ops: Ops) {
-    // The server sends a message at once, then keeps the connection open until the client
-    // closes it (so the client's reads block rather than see EOF).
+/// A server that sends [`READ_MSG`] at once, then keeps the connection open until the client
+/// closes it (so the client's reads block rather than see EOF); and the client, once the
+/// message is there to read.
+fn message_server(rt: &Runtime) -> (LocalServer, TcpStream) {
     let server = LocalServer::start(rt, |l| {
         let (mut s, _) = l.accept().expect("accept");
         io::Write::write_all(&mut s, READ_MSG).expect("write");
         let _ = io::Read::read(&mut s, &mut [0u8; 1]);
     });
-    let mut c = dial(rt, server.addr());
+    let c = dial(rt, server.addr());
     wait_for_data(&c);
+    (server, c)
+}
+
+fn read_timeout_with(rt: &Runtime, ops: Ops) {
+    let (server, mut c) = message_server(rt);
 
     // A deadline in the past: reads fail, twice, although data is ready.
     c.set_read_deadline(Some(ago(FIVE_S)))
@@ -135,13 +141,7 @@ fn read_timeout_async(rt: &Runtime) {
 /// Go's own scenario: the deadline passes while data is still queued (see
 /// [`util::read_timeout_with_data_queued`]).
 fn read_timeout_data_queued_with(rt: &Runtime, ops: Ops) {
-    let server = LocalServer::start(rt, |l| {
-        let (mut s, _) = l.accept().expect("accept");
-        io::Write::write_all(&mut s, READ_MSG).expect("write");
-        let _ = io::Read::read(&mut s, &mut [0u8; 1]);
-    });
-    let mut c = dial(rt, server.addr());
-    wait_for_data(&c);
+    let (server, mut c) = message_server(rt);
     util::read_timeout_with_data_queued(
         &mut c,
         READ_MSG,
