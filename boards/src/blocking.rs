@@ -4,10 +4,14 @@
 //! block" it runs [`Netpoll::poll`], which sleeps in the board's [`Idle`](crate::Idle) hook
 //! until an interrupt marks a line or the next deadline passes. A no-op waker is enough: the
 //! same thread re-checks the waiter slot after every turn of the loop.
+//!
+//! [`retry`] holds the direction's lock for the whole operation, as Go's `internal/poll` does,
+//! so an async task sharing the descriptor (on an executor that runs from the idle hook, say)
+//! takes its turn after it instead of competing for the waiter slot.
 
 use core::task::{Context, Poll, Waker};
 
-use netpoll_core::{Clock, Error, Handle, Mode, Netpoll, PollDesc, Poller, RawLock};
+use netpoll_core::{Clock, Error, Handle, IoLock, Mode, Netpoll, PollDesc, Poller, RawLock};
 
 /// What a driver operation returns when it cannot make progress now (`EAGAIN`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -44,9 +48,32 @@ where
             Poll::Ready(r) => return r.map_err(Error::Poll),
             Poll::Pending => {
                 if let Err(e) = np.poll(None) {
-                    np.cancel_wait(h, mode);
+                    np.cancel_wait(h, mode, Waker::noop());
                     return Err(e);
                 }
+            }
+        }
+    }
+}
+
+/// Take `mode`'s lock of `h`, running the poll loop while another context holds it.
+fn lock<'a, P, C, S, L>(
+    np: &'a Netpoll<P, C, S, L>,
+    h: Handle,
+    mode: Mode,
+    cx: &mut Context<'_>,
+) -> Result<IoLock<'a, P, C, S, L>, Error<P::Error>>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    loop {
+        match np.poll_lock(h, mode, cx) {
+            Poll::Ready(r) => return r.map_err(Error::Poll),
+            Poll::Pending => {
+                np.poll(None)?;
             }
         }
     }
@@ -67,11 +94,21 @@ where
     S: AsRef<[PollDesc<L>]>,
     L: RawLock,
 {
-    np.prepare(h, mode)?;
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut lock = lock(np, h, mode, &mut cx)?;
+    lock.prepare()?;
     loop {
         if let Ok(v) = attempt() {
             return Ok(v);
         }
-        wait_ready(np, h, mode)?;
+        // Wait with the lock held; an error drops it, which takes the parked waker back.
+        loop {
+            match lock.poll_wait(&mut cx) {
+                Poll::Ready(r) => break r?,
+                Poll::Pending => {
+                    np.poll(None)?;
+                }
+            }
+        }
     }
 }

@@ -251,8 +251,10 @@ impl<const N: usize, I: Idle> IrqPoller<N, I> {
                             readable: s & READ != 0,
                             writable: s & WRITE != 0,
                             error: s & ERROR != 0,
-                            // An interrupt line has no notion of a peer that hung up.
+                            // An interrupt line has no notion of a peer that hung up, nor of
+                            // urgent data.
                             read_closed: false,
+                            urgent: false,
                         };
                         trace!(
                             "irq: event {} r={} w={} e={}",

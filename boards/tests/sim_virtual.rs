@@ -140,7 +140,7 @@ fn a_mark_for_a_closed_descriptor_never_reaches_its_successor() {
         np.poll_wait(new, Mode::Read, &mut cx).is_pending(),
         "the old registration's mark must not wake the new descriptor"
     );
-    np.cancel_wait(new, Mode::Read);
+    np.cancel_wait(new, Mode::Read, std::task::Waker::noop());
     assert_eq!(np.stats().events, 0);
 }
 

@@ -9,8 +9,9 @@
 //! re-check it after announcing itself (see `slot.rs`).
 
 use crate::handle::{Generation, GENERATION_MASK};
+use crate::lifecycle::{WaiterNode, CLOSED};
 use crate::slot::WaiterSlot;
-use crate::sync::{AtomicBool, AtomicU32, AtomicU8, Locked, LoopCell, Ordering, RawLock};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, Locked, LoopCell, Ordering, PoolCell, RawLock};
 use crate::{Mode, PollError};
 
 /// Info word: the descriptor is closing.
@@ -49,6 +50,14 @@ pub(crate) fn check(info: u32, generation: Generation, mode: Mode) -> Result<(),
     if info_generation(info) != generation {
         return Err(PollError::StaleHandle);
     }
+    check_flags(info, mode)
+}
+
+/// [`check`] without the generation comparison, for the holder of a reference (a direction
+/// lock): its generation was checked when it took the reference and cannot change while it
+/// holds it (the slot is not reopened).
+#[inline]
+pub(crate) fn check_flags(info: u32, mode: Mode) -> Result<(), PollError> {
     if info & CLOSING != 0 {
         return Err(PollError::Closing);
     }
@@ -118,6 +127,8 @@ impl TimerCell {
 /// Create them with [`PollDesc::new`] (a `const fn`) or [`PollDesc::array`].
 pub struct PollDesc<L: RawLock = crate::SpinLock> {
     pub(crate) info: AtomicU32,
+    /// References, read/write locks and the closed bit (see `lifecycle.rs`).
+    pub(crate) life: AtomicU32,
     pub(crate) read: WaiterSlot,
     pub(crate) write: WaiterSlot,
     pub(crate) deadlines: Locked<L, Deadlines>,
@@ -129,6 +140,10 @@ pub struct PollDesc<L: RawLock = crate::SpinLock> {
     /// Set on slot 0 while a `Netpoll` owns the storage.
     pub(crate) claimed: AtomicU8,
     pub(crate) timer: LoopCell<TimerCell>,
+    /// This slot's node of the pool's waiter table, and the heads of this descriptor's two
+    /// lock queues (read, write); both only under the pool lock (see `lifecycle.rs`).
+    pub(crate) waiter: PoolCell<WaiterNode>,
+    pub(crate) queue: PoolCell<[u32; 2]>,
 }
 
 #[cfg(not(loom))]
@@ -150,6 +165,7 @@ impl<L: RawLock> PollDesc<L> {
     pub const fn with_lock() -> Self {
         PollDesc {
             info: AtomicU32::new(0),
+            life: AtomicU32::new(CLOSED),
             read: WaiterSlot::new(),
             write: WaiterSlot::new(),
             deadlines: Locked::new(Deadlines::NONE),
@@ -158,6 +174,8 @@ impl<L: RawLock> PollDesc<L> {
             queued: AtomicBool::new(false),
             claimed: AtomicU8::new(0),
             timer: LoopCell::new(TimerCell::EMPTY),
+            waiter: PoolCell::new(WaiterNode::EMPTY),
+            queue: PoolCell::new([NIL, NIL]),
         }
     }
 
@@ -186,6 +204,7 @@ impl<L: RawLock> PollDesc<L> {
     pub fn with_lock() -> Self {
         PollDesc {
             info: AtomicU32::new(0),
+            life: AtomicU32::new(CLOSED),
             read: WaiterSlot::new(),
             write: WaiterSlot::new(),
             deadlines: Locked::new(Deadlines::NONE),
@@ -194,6 +213,8 @@ impl<L: RawLock> PollDesc<L> {
             queued: AtomicBool::new(false),
             claimed: AtomicU8::new(0),
             timer: LoopCell::new(TimerCell::EMPTY),
+            waiter: PoolCell::new(WaiterNode::EMPTY),
+            queue: PoolCell::new([NIL, NIL]),
         }
     }
 }
@@ -210,13 +231,16 @@ impl<L: RawLock> core::fmt::Debug for PollDesc<L> {
         f.debug_struct("PollDesc")
             .field("generation", &info_generation(info).get())
             .field("flags", &(info & 0xf))
+            .field("life", &self.life.load(Ordering::Relaxed))
             .field("read", &self.read.state())
             .field("write", &self.write.state())
             .finish_non_exhaustive()
     }
 }
 
-// The per-descriptor state must stay small: Go's pollDesc is 240 bytes; ours targets 128.
-// (loom's instrumented atomics are larger, so the check is skipped under loom.)
+// The per-descriptor state must stay small: Go's pollDesc is 240 bytes (plus the fdMutex in
+// its FD); ours is 152 on 64-bit targets, of which 36 are the lifecycle word and this slot's
+// share of the waiter table. (loom's instrumented atomics are larger, so the check is
+// skipped under loom.)
 #[cfg(not(loom))]
-const _: () = assert!(core::mem::size_of::<PollDesc<crate::SpinLock>>() <= 128);
+const _: () = assert!(core::mem::size_of::<PollDesc<crate::SpinLock>>() <= 160);

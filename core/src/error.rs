@@ -19,9 +19,12 @@ pub enum PollError {
     StaleHandle,
     /// Every descriptor of the pool is in use.
     PoolExhausted,
-    /// Another wait on the same direction is in progress (Go throws "double wait"), or
-    /// another thread is already running the poll loop.
+    /// Another thread is already running the poll loop; or, for a waiter slot used without
+    /// its direction's lock (never by the public API), another wait is registering (Go
+    /// throws "double wait").
     DoubleWait,
+    /// 2^27 - 1 operations are already in progress on the descriptor (Go panics at 2^20).
+    TooManyOperations,
 }
 
 impl PollError {
@@ -34,6 +37,7 @@ impl PollError {
             PollError::StaleHandle => "stale descriptor handle",
             PollError::PoolExhausted => "descriptor pool exhausted",
             PollError::DoubleWait => "another wait is already in progress",
+            PollError::TooManyOperations => "too many concurrent operations on one descriptor",
         }
     }
 }

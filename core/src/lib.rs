@@ -20,6 +20,7 @@ mod counters;
 mod desc;
 mod error;
 mod handle;
+mod lifecycle;
 mod netpoll;
 mod poller;
 #[allow(unsafe_code)]
@@ -35,7 +36,7 @@ pub mod testing;
 pub use desc::PollDesc;
 pub use error::{Error, PollError, StorageInUse};
 pub use handle::{Generation, Handle, Token};
-pub use netpoll::{Netpoll, Stats, Wait};
+pub use netpoll::{IoLock, Netpoll, Stats, Wait};
 pub use poller::{Event, Mode, Poller, Readiness};
 pub use sync::{RawLock, SpinLock};
 pub use time::{Clock, Instant};

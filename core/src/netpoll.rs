@@ -15,19 +15,17 @@
 //! of them always sees the other (`wake_at.rs` keeps that word, in 32 bits where 64-bit
 //! atomics would need a lock).
 
-use core::future::Future;
 use core::marker::PhantomData;
-use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use crate::counters::Counters;
 use crate::desc::{
-    check, info_generation, info_with_generation, Deadlines, TimerCell, CLOSING, EVENT_ERR, NEVER,
-    NIL, READ_EXPIRED, WRITE_EXPIRED,
+    info_generation, info_with_generation, Deadlines, TimerCell, CLOSING, EVENT_ERR, NEVER, NIL,
+    READ_EXPIRED, WRITE_EXPIRED,
 };
 use crate::fmt::{debug, trace};
-use crate::slot::Unblock;
+use crate::lifecycle::{self, Refused, Table, CLOSED};
+use crate::slot::{self, Taken, Unblock};
 use crate::sync::{AtomicBool, AtomicU32, Locked, LoopGuard, Ordering, RawLock, SpinLock};
 use crate::timer::TimerHeap;
 use crate::wake_at::WakeAt;
@@ -36,16 +34,19 @@ use crate::{
     StorageInUse,
 };
 
-struct FreeList {
+/// The pool's free list and the waiter table's bookkeeping, under one lock.
+pub(crate) struct FreeList {
     head: u32,
     open: u32,
+    pub(crate) table: Table,
 }
 
 /// Counters, readable at run time with [`Netpoll::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Stats {
-    /// Descriptors open now.
+    /// Descriptor slots in use: open, or closed with an operation still in progress (a slot
+    /// returns to the pool when the last operation on it ends).
     pub open: u32,
     /// Descriptor capacity.
     pub capacity: u32,
@@ -86,7 +87,7 @@ where
     poller: P,
     clock: C,
     slots: S,
-    free: Locked<L, FreeList>,
+    pub(crate) free: Locked<L, FreeList>,
     dirty: AtomicU32,
     wake_at: WakeAt,
     wake_pending: AtomicBool,
@@ -133,7 +134,11 @@ where
     }
 
     fn new_free_list() -> Locked<L, FreeList> {
-        Locked::new(FreeList { head: NIL, open: 0 })
+        Locked::new(FreeList {
+            head: NIL,
+            open: 0,
+            table: Table::new(),
+        })
     }
 
     /// Put every slot in its unused state and chain the free list. Runs once, with the
@@ -149,6 +154,7 @@ where
             let g = Generation::new(salt as u32 ^ i as u32).next();
             d.info
                 .store(info_with_generation(g) | CLOSING, Ordering::Relaxed);
+            d.life.store(CLOSED, Ordering::Relaxed);
             d.read.force_idle();
             d.write.force_idle();
             d.deadlines.with(|dl| *dl = Deadlines::NONE);
@@ -164,17 +170,23 @@ where
                 d.timer.set(g, TimerCell::EMPTY);
             }
         }
-        self.free
-            .with(|f| f.head = if slots.is_empty() { NIL } else { 0 });
+        self.free.with(|f| {
+            f.head = if slots.is_empty() { NIL } else { 0 };
+            f.table.reset(slots);
+        });
     }
 
-    fn descs(&self) -> &[PollDesc<L>] {
+    pub(crate) fn descs(&self) -> &[PollDesc<L>] {
         let all = self.slots.as_ref();
         &all[..all.len().min(NIL as usize)]
     }
 
-    fn desc(&self, h: Handle) -> Result<&PollDesc<L>, PollError> {
-        self.descs()
+    /// The slot `h` names. (No cap at `NIL` needed here: a slot past it is never opened, so
+    /// its lifecycle word stays `CLOSED` and every use of it fails.)
+    #[inline]
+    pub(crate) fn desc(&self, h: Handle) -> Result<&PollDesc<L>, PollError> {
+        self.slots
+            .as_ref()
             .get(h.index() as usize)
             .ok_or(PollError::StaleHandle)
     }
@@ -226,10 +238,17 @@ where
             .store(info_with_generation(generation), Ordering::Release);
         d.read.forget_ready();
         d.write.forget_ready();
+        // Only now may references be taken: one taken with an old handle finds the new
+        // generation in the info word and is given back (see lifecycle.rs).
+        d.life.store(0, Ordering::Release);
         let handle = Handle::new(index, generation);
         if let Err(e) = self.poller.register(source, handle.token()) {
             d.info.fetch_or(CLOSING, Ordering::AcqRel);
-            self.release(index);
+            // Close the word with a reference of our own, so that whoever drops the last one
+            // (us, unless a stale handle holds one for a moment) frees the slot.
+            if lifecycle::incref(&d.life).is_ok() && lifecycle::mark_closed(&d.life) {
+                self.decref(index);
+            }
             return Err(Error::Backend(e));
         }
         trace!("netpoll: open {}", handle.index());
@@ -267,122 +286,116 @@ where
         });
     }
 
-    /// Close a descriptor (Go's `pollUnblock` + `pollClose`): mark it closing, retire its
-    /// deadlines, wake both waiters with [`PollError::Closing`], deregister `source` and return
-    /// the slot to the pool. The handle is stale from then on; a second close gives
-    /// [`PollError::StaleHandle`].
-    pub fn close(&self, h: Handle, source: &P::Source) -> Result<(), Error<P::Error>> {
+    /// Return a closed slot whose last reference is gone to the pool. A waiter that queued on
+    /// its lock after `close` woke the queues (it then saw `CLOSED` and left) may have left its
+    /// waker behind: wake it rather than hand it to the next incarnation.
+    fn free_slot(&self, index: u32) {
+        for mode in [Mode::Read, Mode::Write] {
+            self.wake_queue(index, mode);
+        }
+        self.release(index);
+        debug!("netpoll: free {}", index);
+    }
+
+    /// Take a reference on `h`'s descriptor (Go's `incref`), checking that `h` is still its
+    /// handle; the generation cannot change while the reference is held.
+    pub(crate) fn incref(&self, h: Handle) -> Result<&PollDesc<L>, PollError> {
         let d = self.desc(h)?;
-        d.deadlines.with(|dl| {
-            let info = d.load_info();
-            if info_generation(info) != h.generation() || info & CLOSING != 0 {
-                return Err(PollError::StaleHandle);
+        match lifecycle::incref(&d.life) {
+            Ok(()) => {}
+            Err(Refused::Closed) => return Err(closed_error(d, h)),
+            Err(Refused::Overflow) => return Err(PollError::TooManyOperations),
+        }
+        if info_generation(d.load_info()) != h.generation() {
+            self.decref(h.index());
+            return Err(PollError::StaleHandle);
+        }
+        Ok(d)
+    }
+
+    /// Drop a reference (Go's `decref`); the last one of a closed descriptor frees its slot.
+    pub(crate) fn decref(&self, index: u32) {
+        if lifecycle::decref(&self.descs()[index as usize].life) {
+            self.free_slot(index);
+        }
+    }
+
+    /// Release `mode`'s lock of slot `index` (Go's `rwunlock`): wake the waiters queued for
+    /// it, and free the slot if that was the last reference of a closed descriptor.
+    #[inline]
+    pub(crate) fn unlock(&self, d: &PollDesc<L>, index: u32, mode: Mode) {
+        let u = lifecycle::unlock(&d.life, mode);
+        if u.queued || u.last {
+            self.after_unlock(index, mode, u);
+        }
+    }
+
+    #[cold]
+    fn after_unlock(&self, index: u32, mode: Mode, u: lifecycle::Unlocked) {
+        if u.queued {
+            self.wake_queue(index, mode);
+        }
+        if u.last {
+            self.free_slot(index);
+        }
+    }
+
+    /// Wake every waiter queued for `mode`'s lock of slot `index`.
+    pub(crate) fn wake_queue(&self, index: u32, mode: Mode) {
+        let descs = self.descs();
+        // One node per lock round: wakers are woken (and dropped) outside the pool lock.
+        while let Some(w) = self.free.with(|f| f.table.pop(descs, index, mode)) {
+            w.wake();
+        }
+    }
+
+    /// Settle what an unblock took from a slot: unlock for a waiter that had handed its lock
+    /// over, then wake it. Returns how many wakers it woke.
+    #[inline]
+    fn settle(&self, d: &PollDesc<L>, index: u32, mode: Mode, taken: Taken) -> usize {
+        if taken.owned_lock {
+            self.unlock(d, index, mode);
+        }
+        match taken.waker {
+            Some(w) => {
+                w.wake();
+                1
             }
-            // A plain store: under this lock the only other writer is the loop setting
-            // EVENT_ERR, which no longer matters once the descriptor is closing. Release
-            // orders it before the slot unblocks below (see slot.rs).
-            d.info.store(info | CLOSING, Ordering::Release);
+            None => 0,
+        }
+    }
+
+    /// Close a descriptor (Go's `Close`: `increfAndClose`, `pollUnblock`, `decref`): mark it
+    /// closed, retire its deadlines, wake every waiter (parked or queued, both directions)
+    /// with [`PollError::Closing`] and deregister `source`. The slot returns to the pool when
+    /// the last operation on it ends, which is at once if none is in progress. The handle is
+    /// stale from then on; a second close gives [`PollError::StaleHandle`].
+    pub fn close(&self, h: Handle, source: &P::Source) -> Result<(), Error<P::Error>> {
+        // The reference pins this incarnation: nothing below can reach a reopened slot.
+        let d = self.incref(h).map_err(|_| PollError::StaleHandle)?;
+        let index = h.index();
+        if !lifecycle::mark_closed(&d.life) {
+            self.decref(index);
+            return Err(Error::Poll(PollError::StaleHandle));
+        }
+        d.deadlines.with(|dl| {
+            // Under this lock the only other writer of the info word is the loop flipping
+            // EVENT_ERR; a read-modify-write keeps it. Release orders CLOSING before the slot
+            // unblocks below (see slot.rs).
+            d.info.fetch_or(CLOSING, Ordering::AcqRel);
             dl.read = NEVER;
             dl.write = NEVER;
-            Ok(())
-        })?;
+        });
         let r = d.read.unblock(Unblock::Wake);
         let w = d.write.unblock(Unblock::Wake);
-        wake_all([r, w]);
+        self.settle(d, index, Mode::Read, r);
+        self.settle(d, index, Mode::Write, w);
+        self.wake_queue(index, Mode::Read);
+        self.wake_queue(index, Mode::Write);
         let deregistered = self.poller.deregister(source, h.token());
-        self.release(h.index());
-        debug!("netpoll: close {}", h.index());
+        debug!("netpoll: close {}", index);
+        self.decref(index);
         deregistered.map_err(Error::Backend)
-    }
-
-    // ---------------------------------------------------------------- waiting
-
-    /// Get ready for an I/O attempt in `mode` (Go's `pollReset`): fail fast if the descriptor
-    /// is closing or the deadline has expired, even if data is ready, and forget any readiness
-    /// edge not yet consumed.
-    #[inline]
-    pub fn prepare(&self, h: Handle, mode: Mode) -> Result<(), PollError> {
-        let d = self.desc(h)?;
-        check(d.load_info(), h.generation(), mode)?;
-        d.slot(mode).reset();
-        Ok(())
-    }
-
-    /// Whether an event has reported that the peer of `h` will send nothing more
-    /// ([`Readiness::read_closed`](crate::Readiness::read_closed)): sticky until `h` is
-    /// closed. A front-end that skips the read syscall after a short read (the socket is then
-    /// assumed drained) must not skip it when this is set: the end-of-file is there to be
-    /// read, and no further edge will come.
-    /// A closed handle gives [`PollError::Closing`] (or `StaleHandle` once the slot is reused).
-    #[inline]
-    pub fn read_closed(&self, h: Handle) -> Result<bool, PollError> {
-        let d = self.desc(h)?;
-        let info = d.load_info();
-        if info_generation(info) != h.generation() {
-            return Err(PollError::StaleHandle);
-        }
-        if info & CLOSING != 0 {
-            return Err(PollError::Closing);
-        }
-        let hup = d.read.hung_up();
-        // A close and reopen between the check above and the load would give the new
-        // incarnation's mark: look again (the reopen stores the new generation first).
-        if info_generation(d.load_info()) != h.generation() {
-            return Err(PollError::StaleHandle);
-        }
-        Ok(hup)
-    }
-
-    /// Re-arm `mode` in the backend before waiting (Go's `netpollarm`). Only oneshot or
-    /// level-triggered backends need it; call it after the I/O said "would block" and before
-    /// the first [`poll_wait`](Self::poll_wait).
-    pub fn arm(&self, h: Handle, mode: Mode, source: &P::Source) -> Result<(), Error<P::Error>> {
-        let d = self.desc(h)?;
-        check(d.load_info(), h.generation(), mode)?;
-        self.poller
-            .arm(source, h.token(), mode)
-            .map_err(Error::Backend)
-    }
-
-    /// Wait until `mode` may make progress (Go's `pollWait`): `Ready(Ok(()))` means "retry the
-    /// I/O" (a readiness edge arrived, or was already stored); `Ready(Err(_))` gives the reason
-    /// the I/O must fail now; `Pending` means the task's waker will be woken.
-    ///
-    /// At most one wait per direction: a concurrent second one gets
-    /// [`PollError::DoubleWait`]. Re-polling the same wait (with the same or a new waker) is
-    /// fine; the newest waker is the one woken.
-    #[inline]
-    pub fn poll_wait(
-        &self,
-        h: Handle,
-        mode: Mode,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), PollError>> {
-        let d = match self.desc(h) {
-            Ok(d) => d,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        let g = h.generation();
-        d.slot(mode).poll_wait(cx, || check(d.load_info(), g, mode))
-    }
-
-    /// [`poll_wait`](Self::poll_wait) as a future.
-    pub fn wait(&self, h: Handle, mode: Mode) -> Wait<'_, P, C, S, L> {
-        Wait {
-            netpoll: self,
-            handle: h,
-            mode,
-            parked: false,
-        }
-    }
-
-    /// Forget the waker a cancelled wait left behind (the [`Wait`] future does this on drop).
-    pub fn cancel_wait(&self, h: Handle, mode: Mode) {
-        if let Ok(d) = self.desc(h) {
-            if info_generation(d.load_info()) == h.generation() {
-                drop(d.slot(mode).clear_parked());
-            }
-        }
     }
 
     // ---------------------------------------------------------------- deadlines
@@ -450,7 +463,7 @@ where
             self.lower_wake_at(e);
         }
         if fire != 0 {
-            wake_all(unblock_expired(d, fire));
+            self.unblock_expired(h.index(), fire);
         }
         Ok(())
     }
@@ -577,8 +590,7 @@ where
             }
         }
 
-        let descs = self.descs();
-        let mut on_event = |ev: Event| apply_event(descs, ev, n);
+        let mut on_event = |ev: Event| self.apply_event(ev, n);
         let waited = self.poller.wait(timeout, &mut on_event);
         self.wake_at.awake();
         self.wake_pending.store(false, Ordering::Release);
@@ -652,7 +664,7 @@ where
                 n.timeouts +=
                     u64::from(fire & READ_EXPIRED != 0) + u64::from(fire & WRITE_EXPIRED != 0);
                 trace!("netpoll: deadline {}", index);
-                n.wakeups += wake_all(unblock_expired(d, fire)) as u64;
+                n.wakeups += self.unblock_expired(index, fire) as u64;
             }
         }
     }
@@ -692,80 +704,95 @@ where
     }
 }
 
-/// Apply one backend event (Go's `netpollready`): drop it if its generation is stale, record an
-/// error condition, and unblock the directions it reports.
-fn apply_event<L: RawLock>(descs: &[PollDesc<L>], ev: Event, n: &mut LoopCounters) {
-    let Some(d) = descs.get(ev.token.index() as usize) else {
-        n.stale_events += 1;
-        return;
-    };
-    let g = ev.token.generation();
-    let info = d.load_info();
-    if info_generation(info) != g {
-        n.stale_events += 1;
-        return;
+/// What a refused reference means for `h`: closed (its slot not reused yet) or stale.
+pub(crate) fn closed_error<L: RawLock>(d: &PollDesc<L>, h: Handle) -> PollError {
+    if info_generation(d.load_info()) == h.generation() {
+        PollError::Closing
+    } else {
+        PollError::StaleHandle
     }
-    n.events += 1;
-    let r = ev.readiness;
-    // Like Go's `setEventErr(ev.events == EPOLLERR)`: an error event sets the flag, any other
-    // event clears it. Only while the generation still matches: a reused slot must not inherit
-    // (or lose) the flag of an old incarnation.
-    if r.error != (info & EVENT_ERR != 0) {
-        let flip = |i: u32| {
-            let v = if r.error {
-                i | EVENT_ERR
-            } else {
-                i & !EVENT_ERR
-            };
-            (info_generation(i) == g).then_some(v)
+}
+
+impl<P, C, S, L> Netpoll<P, C, S, L>
+where
+    P: Poller,
+    C: Clock,
+    S: AsRef<[PollDesc<L>]>,
+    L: RawLock,
+{
+    /// Apply one backend event (Go's `netpollready`): drop it if its generation is stale,
+    /// record an error condition, and unblock the directions it reports.
+    fn apply_event(&self, ev: Event, n: &mut LoopCounters) {
+        let index = ev.token.index();
+        let Some(d) = self.descs().get(index as usize) else {
+            n.stale_events += 1;
+            return;
         };
-        let _ = d
-            .info
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, flip);
+        let g = ev.token.generation();
+        let info = d.load_info();
+        if info_generation(info) != g {
+            n.stale_events += 1;
+            return;
+        }
+        n.events += 1;
+        let r = ev.readiness;
+        // Like Go's `setEventErr(ev.events == EPOLLERR)`: an error event sets the flag, any
+        // other event clears it. Only while the generation still matches: a reused slot must
+        // not inherit (or lose) the flag of an old incarnation.
+        if r.error != (info & EVENT_ERR != 0) {
+            let flip = |i: u32| {
+                let v = if r.error {
+                    i | EVENT_ERR
+                } else {
+                    i & !EVENT_ERR
+                };
+                (info_generation(i) == g).then_some(v)
+            };
+            let _ = d
+                .info
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, flip);
+        }
+        let marks =
+            if r.read_closed { slot::HUP } else { 0 } | if r.urgent { slot::URGENT } else { 0 };
+        let rw = if marks != 0 {
+            d.read.unblock(Unblock::ReadySticky(marks))
+        } else if r.readable || r.error {
+            d.read.unblock(Unblock::Ready)
+        } else {
+            Taken::NONE
+        };
+        let ww = if r.writable || r.error {
+            d.write.unblock(Unblock::Ready)
+        } else {
+            Taken::NONE
+        };
+        // The slot may have been closed and reopened between the generation check and the
+        // unblocks: then the edge belongs to the old descriptor. Only this loop sets READY, so
+        // it can take it back; the waiter it may have woken sees a spurious wake-up (and, if
+        // it had handed its lock over, is unlocked like after any wake-up) and parks again.
+        if info_generation(d.load_info()) != g {
+            d.read.forget_ready();
+            d.write.forget_ready();
+        }
+        n.wakeups +=
+            (self.settle(d, index, Mode::Read, rw) + self.settle(d, index, Mode::Write, ww)) as u64;
     }
-    let rw = if r.read_closed {
-        d.read.unblock(Unblock::ReadyHup)
-    } else if r.readable || r.error {
-        d.read.unblock(Unblock::Ready)
-    } else {
-        None
-    };
-    let ww = if r.writable || r.error {
-        d.write.unblock(Unblock::Ready)
-    } else {
-        None
-    };
-    // The slot may have been closed and reopened between the generation check and the
-    // unblocks: then the edge belongs to the old descriptor. Only this loop sets READY, so it
-    // can take it back; the waiter it may have woken sees a spurious wake-up and parks again.
-    if info_generation(d.load_info()) != g {
-        d.read.forget_ready();
-        d.write.forget_ready();
-    }
-    n.wakeups += wake_all([rw, ww]) as u64;
-}
 
-fn unblock_expired<L: RawLock>(d: &PollDesc<L>, fire: u32) -> [Option<Waker>; 2] {
-    let r = if fire & READ_EXPIRED != 0 {
-        d.read.unblock(Unblock::Wake)
-    } else {
-        None
-    };
-    let w = if fire & WRITE_EXPIRED != 0 {
-        d.write.unblock(Unblock::Wake)
-    } else {
-        None
-    };
-    [r, w]
-}
-
-fn wake_all(wakers: [Option<Waker>; 2]) -> usize {
-    let mut n = 0;
-    for w in wakers.into_iter().flatten() {
-        w.wake();
-        n += 1;
+    /// Wake the waiters of the directions in `fire` (deadline expiry); returns how many.
+    fn unblock_expired(&self, index: u32, fire: u32) -> usize {
+        let d = &self.descs()[index as usize];
+        let r = if fire & READ_EXPIRED != 0 {
+            d.read.unblock(Unblock::Wake)
+        } else {
+            Taken::NONE
+        };
+        let w = if fire & WRITE_EXPIRED != 0 {
+            d.write.unblock(Unblock::Wake)
+        } else {
+            Taken::NONE
+        };
+        self.settle(d, index, Mode::Read, r) + self.settle(d, index, Mode::Write, w)
     }
-    n
 }
 
 /// Atomically apply `f` to the info word; returns the new value.
@@ -784,52 +811,11 @@ fn add_nanos(now: u64, d: Duration) -> u64 {
     now.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// A future that resolves when a [`Netpoll::poll_wait`] would return `Ready`.
-///
-/// Dropping it before completion forgets its waker.
-#[must_use = "futures do nothing unless polled"]
-pub struct Wait<'a, P, C, S, L = SpinLock>
-where
-    P: Poller,
-    C: Clock,
-    S: AsRef<[PollDesc<L>]>,
-    L: RawLock,
-{
-    netpoll: &'a Netpoll<P, C, S, L>,
-    handle: Handle,
-    mode: Mode,
-    parked: bool,
-}
+mod io;
 
-impl<P, C, S, L> Future for Wait<'_, P, C, S, L>
-where
-    P: Poller,
-    C: Clock,
-    S: AsRef<[PollDesc<L>]>,
-    L: RawLock,
-{
-    type Output = Result<(), PollError>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let r = this.netpoll.poll_wait(this.handle, this.mode, cx);
-        this.parked = r.is_pending();
-        r
-    }
-}
+pub use io::{IoLock, Wait};
 
-impl<P, C, S, L> Drop for Wait<'_, P, C, S, L>
-where
-    P: Poller,
-    C: Clock,
-    S: AsRef<[PollDesc<L>]>,
-    L: RawLock,
-{
-    fn drop(&mut self) {
-        if self.parked {
-            self.netpoll.cancel_wait(self.handle, self.mode);
-        }
-    }
-}
-
+#[cfg(test)]
+mod lock_tests;
 #[cfg(test)]
 mod tests;

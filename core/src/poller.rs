@@ -40,6 +40,11 @@ pub struct Readiness {
     /// (see [`Netpoll::read_closed`](crate::Netpoll::read_closed)). A backend that cannot
     /// tell should set it with every readable event: readers then never skip a read.
     pub read_closed: bool,
+    /// Urgent (out-of-band) data arrived (epoll's `EPOLLPRI`: TCP's urgent mark): wakes
+    /// readers and stays set on the descriptor until it is closed
+    /// ([`IoLock::urgent`](crate::IoLock::urgent)). A TCP read stops short at the urgent mark
+    /// with data still queued behind it, so once this is set a short read proves nothing.
+    pub urgent: bool,
 }
 
 impl Readiness {
@@ -49,6 +54,7 @@ impl Readiness {
         writable: false,
         error: false,
         read_closed: false,
+        urgent: false,
     };
     /// Writable only.
     pub const WRITABLE: Readiness = Readiness {
@@ -56,6 +62,7 @@ impl Readiness {
         writable: true,
         error: false,
         read_closed: false,
+        urgent: false,
     };
     /// Readable and writable.
     pub const BOTH: Readiness = Readiness {
@@ -63,6 +70,7 @@ impl Readiness {
         writable: true,
         error: false,
         read_closed: false,
+        urgent: false,
     };
     /// Readable, and the peer will send nothing more (a half-close or hang-up).
     pub const READ_CLOSED: Readiness = Readiness {
@@ -70,6 +78,7 @@ impl Readiness {
         writable: false,
         error: false,
         read_closed: true,
+        urgent: false,
     };
     /// An error condition.
     pub const ERROR: Readiness = Readiness {
@@ -77,6 +86,7 @@ impl Readiness {
         writable: true,
         error: true,
         read_closed: false,
+        urgent: false,
     };
 }
 

@@ -11,6 +11,8 @@
 //! | `REGISTERING` | `pdWait`    | a waiter owns the cell: phase one of the two-phase park     |
 //! | `WAKING`      | —           | an unblocker owns the cell, or interrupted a registration   |
 //! | `HUP`         | —           | an edge said the peer will send nothing more (sticky)       |
+//! | `OWNS_LOCK`   | —           | the parked waiter handed its direction lock to the slot     |
+//! | `URGENT`      | —           | an edge reported urgent (out-of-band) data (sticky)         |
 //!
 //! Whoever sets `REGISTERING` or `WAKING` on a word that had neither owns the cell until it
 //! clears its bit. Every decision an unblocker makes is a read-modify-write of the word, so the
@@ -20,11 +22,13 @@
 //! published first. That is Go's two-phase park (`netpollblock` + `netpollblockcommit`) and is
 //! what the loom models in `tests/loom.rs` check.
 //!
-//! A misuse (two tasks waiting on one direction at once) is never a data race, but it cannot
-//! always be reported: a second wait that arrives while the first is registering gets
-//! [`PollError::DoubleWait`]; one that arrives after the first has parked looks exactly like a
-//! re-poll with a new waker (which the `Future` contract allows) and replaces the first task's
-//! waker, so the first task is not woken by the next edge.
+//! Only the holder of the direction's lock (see `lifecycle.rs`) waits in a slot, so a slot has
+//! one waiter at a time; several readers take turns on the lock, never on the slot. A holder
+//! that cannot keep the lock while it is parked (an async `poll_read` that returns `Pending`)
+//! parks with `OWNS_LOCK`: whoever takes its waker out of the cell also unlocks on its behalf
+//! ([`Taken::owned_lock`]). Were the lock rule broken, a second wait arriving during a
+//! registration would get [`PollError::DoubleWait`]; one arriving after a park would look like
+//! a re-poll with a new waker and replace the first waker; never a data race.
 
 use core::task::{Context, Poll, Waker};
 
@@ -39,6 +43,29 @@ pub(crate) const WAKING: u8 = 8;
 /// wait nor `reset` clears it; only a new incarnation of the descriptor does. It lets a reader
 /// that skips the syscall after a short read know that an end-of-file is waiting.
 pub(crate) const HUP: u8 = 16;
+/// Set with `PARKED` by a waiter that handed its direction lock to the slot: whoever takes
+/// the waker (and so clears `PARKED`) releases the lock for it.
+pub(crate) const OWNS_LOCK: u8 = 32;
+/// Sticky like `HUP`: an edge reported urgent data (`EPOLLPRI`, TCP's urgent mark). A TCP read
+/// stops short at the mark with data still queued behind it, so after this a short read is no
+/// proof that the receive queue is empty.
+pub(crate) const URGENT: u8 = 64;
+
+/// What an unblock or a cancellation took out of the slot.
+#[must_use]
+pub(crate) struct Taken {
+    /// The parked waiter's waker, to wake (or drop) once state is published.
+    pub(crate) waker: Option<Waker>,
+    /// The waiter had handed its lock to the slot: the taker must unlock for it.
+    pub(crate) owned_lock: bool,
+}
+
+impl Taken {
+    pub(crate) const NONE: Taken = Taken {
+        waker: None,
+        owned_lock: false,
+    };
+}
 
 /// Whether an unblock reports I/O readiness (`ioready` in Go) or only wakes the waiter so it
 /// re-checks the info word (deadline expiry, close).
@@ -46,9 +73,8 @@ pub(crate) const HUP: u8 = 16;
 pub(crate) enum Unblock {
     /// Readiness edge: remembered as `READY` if nobody waits.
     Ready,
-    /// Readiness edge that also says the peer will send nothing more: `READY` and the sticky
-    /// `HUP`.
-    ReadyHup,
+    /// Readiness edge that also sets sticky marks (`HUP`, `URGENT`).
+    ReadySticky(u8),
     /// Wake only: a waiter wakes and re-reads the info word; nothing is remembered.
     Wake,
 }
@@ -87,13 +113,20 @@ impl WaiterSlot {
     /// `open`, which needs the ordering, and for an edge that turned out to belong to an old
     /// incarnation; see `apply_event`).
     pub(crate) fn forget_ready(&self) {
-        self.state.fetch_and(!(READY | HUP), Ordering::AcqRel);
+        self.state
+            .fetch_and(!(READY | HUP | URGENT), Ordering::AcqRel);
     }
 
     /// Whether an edge has said the peer will send nothing more (see [`HUP`]).
     #[inline]
     pub(crate) fn hung_up(&self) -> bool {
         self.state.load(Ordering::Acquire) & HUP != 0
+    }
+
+    /// Whether an edge has reported urgent data (see [`URGENT`]).
+    #[inline]
+    pub(crate) fn urgent(&self) -> bool {
+        self.state.load(Ordering::Acquire) & URGENT != 0
     }
 
     /// Put the word back to idle. Only for storage nobody else can reach (a `Netpoll` being
@@ -114,12 +147,19 @@ impl WaiterSlot {
     }
 
     /// Wait for readiness. `check` re-reads the descriptor's info word and returns the error
-    /// the wait must fail with (closing, deadline expired, ...), if any.
-    pub(crate) fn poll_wait(
+    /// the wait must fail with (closing, deadline expired, ...), if any. With `HAND_OVER`, a
+    /// waiter that parks (`Pending`) gives its direction lock to the slot (`OWNS_LOCK`); the
+    /// caller must then no longer touch the lock.
+    pub(crate) fn poll_wait<const HAND_OVER: bool>(
         &self,
         cx: &mut Context<'_>,
         check: impl Fn() -> Result<(), PollError>,
     ) -> Poll<Result<(), PollError>> {
+        let parked = if HAND_OVER {
+            PARKED | OWNS_LOCK
+        } else {
+            PARKED
+        };
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if let Err(e) = check() {
@@ -164,8 +204,10 @@ impl WaiterSlot {
                 // SAFETY: this thread set REGISTERING on a word that had neither
                 // REGISTERING nor WAKING, so it owns the cell until it clears the bit below.
                 let old = unsafe { self.waker.with_mut(Option::take) };
-                self.state
-                    .fetch_and(!(REGISTERING | WAKING | PARKED), Ordering::AcqRel);
+                self.state.fetch_and(
+                    !(REGISTERING | WAKING | PARKED | OWNS_LOCK),
+                    Ordering::AcqRel,
+                );
                 drop(old);
                 return Poll::Ready(Err(e));
             }
@@ -180,7 +222,7 @@ impl WaiterSlot {
             // WAKING while the cell was ours.
             let committed = self.state.compare_exchange(
                 s | REGISTERING,
-                (s | PARKED) & !REGISTERING,
+                (s & !(REGISTERING | OWNS_LOCK)) | parked,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             );
@@ -190,10 +232,8 @@ impl WaiterSlot {
                 Err(_) => {
                     // SAFETY: REGISTERING is still ours: only this thread clears it.
                     let mine = unsafe { self.waker.with_mut(Option::take) };
-                    s = self
-                        .state
-                        .fetch_and(!(REGISTERING | WAKING | PARKED), Ordering::AcqRel)
-                        & !(REGISTERING | WAKING | PARKED);
+                    let gone = REGISTERING | WAKING | PARKED | OWNS_LOCK;
+                    s = self.state.fetch_and(!gone, Ordering::AcqRel) & !gone;
                     drop(mine);
                     // Loop: consume READY, or report the error the unblocker published.
                 }
@@ -202,12 +242,13 @@ impl WaiterSlot {
     }
 
     /// Unblock the slot (Go's `netpollunblock`). Returns the waker to wake, if this call took
-    /// one; the caller wakes it after it has finished publishing state.
+    /// one (the caller wakes it after it has finished publishing state), and whether the
+    /// waiter's lock came with it.
     #[inline]
-    pub(crate) fn unblock(&self, kind: Unblock) -> Option<Waker> {
+    pub(crate) fn unblock(&self, kind: Unblock) -> Taken {
         let add = match kind {
             Unblock::Ready => READY,
-            Unblock::ReadyHup => READY | HUP,
+            Unblock::ReadySticky(marks) => READY | (marks & (HUP | URGENT)),
             Unblock::Wake => 0,
         };
         let mut s = self.state.load(Ordering::Relaxed);
@@ -231,33 +272,42 @@ impl WaiterSlot {
             }
         };
         if !own {
-            return None;
+            return Taken::NONE;
         }
-        // SAFETY: this thread set WAKING on a word with neither REGISTERING nor WAKING set, so it
-        // owns the cell until it clears WAKING below.
-        let waker = unsafe { self.waker.with_mut(Option::take) };
-        self.state.fetch_and(!(WAKING | PARKED), Ordering::AcqRel);
-        waker
+        self.take(s)
     }
 
-    /// Drop a waker left behind by a waiter that went away (a cancelled future), if the slot
-    /// is idle. Returns it so the caller drops it outside any lock.
-    pub(crate) fn clear_parked(&self) -> Option<Waker> {
+    /// Take the waker out of a cell this thread owns through `WAKING` (set on `s`, a word with
+    /// `PARKED` and neither `REGISTERING` nor `WAKING`), and settle the word.
+    fn take(&self, s: u8) -> Taken {
+        // SAFETY: the caller set WAKING on a word with neither REGISTERING nor WAKING set, so
+        // it owns the cell until WAKING is cleared below.
+        let waker = unsafe { self.waker.with_mut(Option::take) };
+        // OWNS_LOCK only changes while the cell is owned, so `s` still tells.
+        self.state
+            .fetch_and(!(WAKING | PARKED | OWNS_LOCK), Ordering::AcqRel);
+        Taken {
+            waker,
+            owned_lock: s & OWNS_LOCK != 0,
+        }
+    }
+
+    /// Take the parked waker out, for a waiter that went away (a cancelled future), if one is
+    /// parked and nobody else owns the cell. The caller drops it (or wakes it, if it is not the
+    /// canceller's own) outside any lock, and unlocks if the lock came with it.
+    pub(crate) fn clear_parked(&self) -> Taken {
         let s = self.state.load(Ordering::Acquire);
         if s & PARKED == 0 || s & (REGISTERING | WAKING) != 0 {
-            return None;
+            return Taken::NONE;
         }
         if self
             .state
             .compare_exchange(s, s | WAKING, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
-            return None;
+            return Taken::NONE;
         }
-        // SAFETY: WAKING set on a word without REGISTERING/WAKING: the cell is ours.
-        let waker = unsafe { self.waker.with_mut(Option::take) };
-        self.state.fetch_and(!(WAKING | PARKED), Ordering::AcqRel);
-        waker
+        self.take(s)
     }
 }
 

@@ -12,7 +12,9 @@
 //!   reachable only through that lock;
 //! * [`WakerCell`], the storage for a parked task's waker, accessed only by whoever owns the
 //!   waiter slot (the ownership protocol lives in `slot.rs`);
-//! * [`LoopCell`], per-slot storage owned by the poll loop while it holds the loop lock.
+//! * [`LoopCell`], per-slot storage owned by the poll loop while it holds the loop lock;
+//! * [`PoolCell`], per-slot storage reachable only with the [`PoolKey`] kept inside the pool's
+//!   lock (the waiter table of `lifecycle.rs`).
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
@@ -276,5 +278,47 @@ impl<'a> LoopGuard<'a> {
 impl Drop for LoopGuard<'_> {
     fn drop(&mut self) {
         self.flag.store(false, Ordering::Release);
+    }
+}
+
+/// Proof that the current thread holds one `Netpoll`'s pool lock: the only value of this type
+/// lives inside the pool's `Locked` free list, so a `&mut PoolKey` exists only inside that
+/// lock's critical section.
+pub(crate) struct PoolKey {
+    _private: (),
+}
+
+impl PoolKey {
+    /// The key of a new pool. The crate makes exactly one per `Netpoll`, stores it inside
+    /// that pool's lock, and uses it only with that pool's own slots.
+    pub(crate) const fn new() -> Self {
+        PoolKey { _private: () }
+    }
+}
+
+/// Per-slot storage that is only touched under the pool lock (see [`PoolKey`]).
+pub(crate) struct PoolCell<T>(RawCell<T>);
+
+// SAFETY: the cell is only reached through `with`, which takes `&mut PoolKey`; that key is only
+// reachable inside the pool lock, which serialises every access to the pool's cells.
+unsafe impl<T: Send> Sync for PoolCell<T> {}
+
+impl<T> PoolCell<T> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(RawCell::new(value))
+    }
+    #[cfg(loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self(RawCell::new(value))
+    }
+
+    /// Run `f` on the value. `f` must not reach another `PoolCell` (it cannot: the key is
+    /// borrowed for the call).
+    #[inline]
+    pub(crate) fn with<R>(&self, _key: &mut PoolKey, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: `&mut PoolKey` proves the pool lock is held by this thread and that no other
+        // `with` call is active (it would need the same `&mut` borrow), so access is exclusive.
+        unsafe { self.0.with_mut(f) }
     }
 }

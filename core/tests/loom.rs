@@ -1,7 +1,9 @@
 //! Loom models of the races the core must win: a wait parking while a readiness edge, a
 //! deadline or a close arrives; a re-poll or a cancelled wait meeting an unblock; a deadline
 //! moved while the loop fires it; a deadline lowered while the loop goes to sleep; a stale
-//! event meeting the reuse of its slot.
+//! event meeting the reuse of its slot; several waiters on one direction (the direction lock
+//! and its queue) meeting an edge or a close; and stale re-polls, cancels and timers meeting
+//! the close and reopening of their slot.
 //!
 //! Built only under `--cfg loom`, where the core's atomics and cells come from loom:
 //!
@@ -440,12 +442,20 @@ fn deadline_move_racing_expiry(placement: usize, new: Option<Instant>) {
         "woken iff the loop fired the old deadline"
     );
     assert_eq!(woken_by_loop, w.wakes());
-    // Fired or not, the deadline is no longer expired: the next wait blocks.
+    // Fired or not, the deadline is no longer expired: the next attempt may go ahead, and a
+    // woken waiter's next wait blocks again (one not woken is still parked).
     assert_eq!(
-        w.poll_wait(&np, h, Mode::Read),
-        Poll::Pending,
+        np.prepare(h, Mode::Read),
+        Ok(()),
         "the moved deadline expired"
     );
+    if fired == 1 {
+        assert_eq!(
+            w.poll_wait(&np, h, Mode::Read),
+            Poll::Pending,
+            "the moved deadline expired"
+        );
+    }
     let wakes = w.wakes();
 
     match new {
@@ -503,13 +513,29 @@ fn deadline_cleared_racing_expiry_leaves_wait_blocked() {
 
 // ------------------------------------------------------------------------------ second waits
 
-/// Model 5: two tasks wait on Read at once (a misuse) while the loop delivers one edge. No
-/// data race on the waker cell (loom checks every access), never both refused, and the edge
-/// reaches exactly one of them: directly, or through a wake-up and a re-poll.
-///
-/// Not required: that the other task is woken. A task parked first and then displaced by the
-/// second wait (which cannot be told apart from a re-poll of the first) stays Pending with
-/// nobody holding its waker.
+/// Re-poll every waiter that was woken since its last poll (as an executor would), until no
+/// wake-up is left unanswered; returns the final results.
+fn settle_all(np: &Np, h: Handle, mode: Mode, ws: &mut [(WaitResult, &CountingWaker, usize)]) {
+    for _ in 0..8 {
+        let mut again = false;
+        for (r, w, seen) in ws.iter_mut() {
+            if r.is_pending() && w.wakes() > *seen {
+                *seen = w.wakes();
+                *r = w.poll_wait(np, h, mode);
+                again = true;
+            }
+        }
+        if !again {
+            return;
+        }
+    }
+    panic!("waiters kept waking each other");
+}
+
+/// Model 5: two tasks wait on Read at once while the loop delivers one edge. They take turns
+/// on the direction's lock (the first parks with it, the second queues behind), so no waker
+/// is ever replaced: the edge reaches exactly one of them, and the other is still reachable:
+/// a close then wakes it with `Closing`.
 #[test]
 fn second_waiter_racing_edge_keeps_the_edge() {
     model("second_waiter_racing_edge_keeps_the_edge", 3, |placement| {
@@ -521,32 +547,62 @@ fn second_waiter_racing_edge_keeps_the_edge() {
             first_wait(&np, h, Mode::Read),
             move || deliver_edge(&np2, h),
         );
-        let refused = [r1, r2]
+        let mut ws = [(r1, &w1, 0), (r2, &w2, 0)];
+        settle_all(&np, h, Mode::Read, &mut ws);
+        let got_edge = ws
             .iter()
-            .filter(|r| **r == Poll::Ready(Err(PollError::DoubleWait)))
+            .filter(|(r, ..)| *r == Poll::Ready(Ok(())))
             .count();
-        assert!(refused <= 1, "both waits were refused");
-        let mut got_edge = 0;
-        for (r, w) in [(r1, &w1), (r2, &w2)] {
-            assert!(w.wakes() <= 1, "a waker was woken {} times", w.wakes());
-            match r {
-                Poll::Ready(Ok(())) => got_edge += 1,
-                Poll::Ready(Err(e)) => assert_eq!(e, PollError::DoubleWait),
-                Poll::Pending if w.wakes() == 1 => {
-                    if w.poll_wait(&np, h, Mode::Read) == Poll::Ready(Ok(())) {
-                        got_edge += 1;
-                    }
-                }
-                // The displaced task described above.
-                Poll::Pending => {}
-            }
-        }
         assert_eq!(got_edge, 1, "the edge reached {got_edge} waiters");
+        np.close(h, &SOURCE).expect("the first close succeeds");
+        settle_all(&np, h, Mode::Read, &mut ws);
+        for (r, w, _) in &ws {
+            assert!(
+                r.is_ready(),
+                "a waiter was never woken (woken {} times)",
+                w.wakes()
+            );
+        }
+        assert_eq!(w1.held() + w2.held(), 0, "a waker was kept");
+        assert_eq!(np.stats().open, 0, "the slot was not freed");
     });
 }
 
-/// A task re-polls its parked Read wait with a new waker while `unblock` runs: the re-poll
-/// returns `expected`, or it parks and the new waker is the one woken, exactly once.
+/// Model 10: two tasks parked on Read (one in the slot with the lock, one queued for it) while
+/// the descriptor is closed: both are woken and fail with `Closing`, nothing is kept, and the
+/// slot goes back to the pool once the last of them has let go.
+#[test]
+fn close_racing_two_waiters_wakes_both() {
+    model("close_racing_two_waiters_wakes_both", 3, |placement| {
+        let (np, h) = open_one();
+        let np2 = np.clone();
+        let ((r1, w1), (r2, w2), closed) = race3(
+            placement,
+            first_wait(&np, h, Mode::Read),
+            first_wait(&np, h, Mode::Read),
+            move || np2.close(h, &SOURCE),
+        );
+        closed.expect("the first close succeeds");
+        let mut ws = [(r1, &w1, 0), (r2, &w2, 0)];
+        settle_all(&np, h, Mode::Read, &mut ws);
+        for (r, w, _) in &ws {
+            assert_eq!(
+                *r,
+                Poll::Ready(Err(PollError::Closing)),
+                "woken {} times",
+                w.wakes()
+            );
+            assert!(w.wakes() <= 1, "woken {} times", w.wakes());
+        }
+        assert_eq!(w1.held() + w2.held(), 0, "a waker was kept");
+        assert_eq!(np.stats().open, 0, "the slot was not freed");
+    });
+}
+
+/// A task re-polls its parked Read wait with a new waker while `unblock` runs. The parked
+/// wait holds the direction's lock, so the re-poll queues behind it (or, once the unblock has
+/// released it, takes it): it returns `expected`, or it is Pending and the new waker is woken
+/// exactly once, after which a re-poll returns `expected`. Nothing is kept.
 fn repoll_with_new_waker_racing(
     placement: usize,
     unblock: fn(&Np, Handle),
@@ -558,21 +614,28 @@ fn repoll_with_new_waker_racing(
     let ((r, new), ()) = race(placement, first_wait(&np, h, Mode::Read), move || {
         unblock(&np2, h)
     });
-    assert!(
-        old.wakes() <= 1,
+    assert_eq!(
+        old.wakes(),
+        1,
         "the old waker was woken {} times",
         old.wakes()
     );
     match r {
         Poll::Ready(res) => {
             assert_eq!(res, expected);
-            assert_eq!(new.wakes(), 0, "returned Ready and was also woken");
+            // A close wakes the queue whatever its bit says: a queuing that lost the race to
+            // it may have been woken before it noticed.
+            assert!(
+                new.wakes() <= 1,
+                "returned Ready and was woken {} times",
+                new.wakes()
+            );
         }
         Poll::Pending => {
             assert_eq!(
                 new.wakes(),
                 1,
-                "parked with the new waker, woken {} times",
+                "queued with the new waker, woken {} times",
                 new.wakes()
             );
             assert_eq!(new.poll_wait(&np, h, Mode::Read), Poll::Ready(expected));
@@ -583,9 +646,9 @@ fn repoll_with_new_waker_racing(
 
 /// Model 6a: re-poll with a new waker racing a readiness edge.
 #[test]
-fn repoll_with_new_waker_racing_edge_wakes_the_newest() {
+fn repoll_with_new_waker_racing_edge_wakes_both() {
     model(
-        "repoll_with_new_waker_racing_edge_wakes_the_newest",
+        "repoll_with_new_waker_racing_edge_wakes_both",
         2,
         |placement| {
             repoll_with_new_waker_racing(
@@ -601,9 +664,9 @@ fn repoll_with_new_waker_racing_edge_wakes_the_newest() {
 
 /// Model 6b: re-poll with a new waker racing a close, which wakes without leaving an edge.
 #[test]
-fn repoll_with_new_waker_racing_close_wakes_the_newest() {
+fn repoll_with_new_waker_racing_close_wakes_both() {
     model(
-        "repoll_with_new_waker_racing_close_wakes_the_newest",
+        "repoll_with_new_waker_racing_close_wakes_both",
         2,
         |placement| {
             repoll_with_new_waker_racing(
@@ -616,11 +679,10 @@ fn repoll_with_new_waker_racing_close_wakes_the_newest() {
 }
 
 /// Model 6c: a task re-polls its parked Read wait with a new waker (a spurious poll) while the
-/// loop fires its read deadline and another thread pushes the deadline later. The re-poll can
-/// find the loop's unblock in progress with the expiry already withdrawn, so it has no error
-/// to return and no waker to leave: it must arrange its own wake-up. Whatever it returns, the
-/// task is never stranded: a timeout, or Pending and woken exactly once by the time the next
-/// readiness edge has been delivered.
+/// loop fires its read deadline and another thread pushes the deadline later. The re-poll
+/// queues behind the parked wait or takes the lock the loop's wake-up released. Whatever it
+/// returns, the task is never stranded: a timeout, or Pending and woken exactly once by the
+/// time the next readiness edge has been delivered.
 #[test]
 fn repoll_racing_expiry_and_extension_is_never_stranded() {
     model(
@@ -678,10 +740,11 @@ fn cancelled_wait_racing_edge_keeps_the_edge() {
         |placement| {
             let (np, h) = open_one();
             let w = park(&np, h, Mode::Read);
+            let own = w.waker.clone();
             let (np1, np2) = (np.clone(), np.clone());
             let ((), woken_by_loop) = race(
                 placement,
-                move || np1.cancel_wait(h, Mode::Read),
+                move || np1.cancel_wait(h, Mode::Read, &own),
                 move || deliver_edge(&np2, h),
             );
             assert_eq!(woken_by_loop, w.wakes());
@@ -755,6 +818,186 @@ fn stale_event_racing_reopen_never_reaches_the_new_descriptor() {
                 let old = np.poll_wait(h, mode, &mut Context::from_waker(Waker::noop()));
                 assert_eq!(old, Poll::Ready(Err(PollError::StaleHandle)));
             }
+        },
+    );
+}
+
+/// Open `SOURCE` in the one-slot pool if the slot is free. After a close, it returns to the
+/// pool only when the last operation holding a reference lets go (which is what keeps those
+/// operations off the next descriptor): racing such an operation, the reopening may have to
+/// wait until it is done (`None`). Not a spin loop: loom cannot explore one.
+fn try_reopen(np: &Np) -> Option<Handle> {
+    match np.open(&SOURCE) {
+        Ok(h) => Some(h),
+        Err(netpoll_core::Error::Poll(PollError::PoolExhausted)) => None,
+        Err(e) => panic!("reopen: {e:?}"),
+    }
+}
+
+/// After the race: the reopening, done now if the race deferred it (everyone has let go, so
+/// the slot must be free).
+fn reopened_after(np: &Np, during: Option<Handle>) -> Handle {
+    during
+        .unwrap_or_else(|| try_reopen(np).expect("the slot was not freed after its last operation"))
+}
+
+/// Park a new waiter on the new descriptor's Read direction.
+fn park_new(np: &Np, reopened: Handle) -> CountingWaker {
+    let w = CountingWaker::new();
+    let first = w.poll_wait(np, reopened, Mode::Read);
+    assert!(
+        first.is_pending(),
+        "set-up: the new descriptor's first wait parks"
+    );
+    w
+}
+
+/// Close the descriptor `h`, reopen its slot if it is free, and park a new waiter on the new
+/// descriptor: the "other side" of the reuse races below.
+fn close_reopen_and_park(np: &Np, h: Handle) -> Option<(Handle, CountingWaker)> {
+    np.close(h, &SOURCE).expect("the first close succeeds");
+    let reopened = try_reopen(np)?;
+    Some((reopened, park_new(np, reopened)))
+}
+
+/// The reopening and new waiter of a race, made after it if the race deferred them.
+fn new_side(np: &Np, during: Option<(Handle, CountingWaker)>) -> (Handle, CountingWaker) {
+    during.unwrap_or_else(|| {
+        let h = reopened_after(np, None);
+        (h, park_new(np, h))
+    })
+}
+
+/// The new descriptor's waiter after a reuse race is intact: polled whenever it is woken (as
+/// an executor would), it gets the next edge for the new descriptor; the old handle is stale.
+fn assert_new_waiter_intact(np: &Np, old: Handle, reopened: Handle, w: &CountingWaker) {
+    assert_ne!(reopened.generation(), old.generation());
+    let mut seen = 0;
+    let mut r = Poll::Pending;
+    for _ in 0..3 {
+        if w.wakes() > seen {
+            // Woken (perhaps spuriously, by a stale lock holder's unlock): poll again.
+            seen = w.wakes();
+            r = w.poll_wait(np, reopened, Mode::Read);
+        }
+        if r.is_ready() {
+            break;
+        }
+        deliver_edge(np, reopened);
+        assert!(
+            w.wakes() > seen,
+            "the new descriptor's waiter was lost (woken {} times)",
+            w.wakes()
+        );
+    }
+    assert_eq!(
+        r,
+        Poll::Ready(Ok(())),
+        "the edge never reached the new waiter"
+    );
+    let stale = np.poll_wait(old, Mode::Read, &mut Context::from_waker(Waker::noop()));
+    assert_eq!(stale, Poll::Ready(Err(PollError::StaleHandle)));
+}
+
+/// Model 11: a task re-polls its wait on the old handle while another thread closes the
+/// descriptor, reopens the slot and parks a new waiter on it. The re-poll can never touch the
+/// new descriptor's slot word or lock (it needs a reference of the old incarnation first): it
+/// fails with `Closing` or `StaleHandle`, or it is Pending and the close wakes it; the new
+/// waiter is never robbed of its waker.
+#[test]
+fn stale_repoll_racing_close_and_reopen_never_touches_the_new_descriptor() {
+    model(
+        "stale_repoll_racing_close_and_reopen_never_touches_the_new_descriptor",
+        2,
+        |placement| {
+            let (np, h) = open_one();
+            let old = park(&np, h, Mode::Read);
+            let np1 = np.clone();
+            let ((r, again), during) = race(placement, first_wait(&np, h, Mode::Read), move || {
+                close_reopen_and_park(&np1, h)
+            });
+            let (reopened, new) = new_side(&np, during);
+            assert_eq!(old.wakes(), 1, "the close woke the old waiter");
+            match r {
+                Poll::Ready(res) => assert!(
+                    matches!(res, Err(PollError::Closing | PollError::StaleHandle)),
+                    "{res:?}"
+                ),
+                Poll::Pending => assert!(again.wakes() >= 1, "the close did not wake it"),
+            }
+            assert_new_waiter_intact(&np, h, reopened, &new);
+            assert_eq!(old.held() + again.held(), 0, "an old waker was kept");
+        },
+    );
+}
+
+/// Model 12: the old descriptor's wait is cancelled (its future dropped) while another thread
+/// closes the descriptor, reopens the slot and parks a new waiter on it. The cancel takes a
+/// reference of the old incarnation first, so it never takes the new waiter's waker or lock.
+#[test]
+fn stale_cancel_racing_close_and_reopen_never_touches_the_new_descriptor() {
+    model(
+        "stale_cancel_racing_close_and_reopen_never_touches_the_new_descriptor",
+        2,
+        |placement| {
+            let (np, h) = open_one();
+            let old = park(&np, h, Mode::Read);
+            let own = old.waker.clone();
+            let (np1, np2) = (np.clone(), np.clone());
+            let ((), during) = race(
+                placement,
+                move || np1.cancel_wait(h, Mode::Read, &own),
+                move || close_reopen_and_park(&np2, h),
+            );
+            let (reopened, new) = new_side(&np, during);
+            assert!(old.wakes() <= 1);
+            assert_eq!(new.wakes(), 0, "the stale cancel woke the new waiter");
+            assert_new_waiter_intact(&np, h, reopened, &new);
+            assert_eq!(old.held(), 0, "the old waker was kept");
+        },
+    );
+}
+
+/// Model 13: a parked waiter's read deadline comes due and the loop fires it while another
+/// thread closes the descriptor and reopens its slot. The timer of the old incarnation never
+/// expires the new one's direction, the old waiter is woken exactly once, and the slot's
+/// lock and deadlines start clean for the new descriptor.
+#[test]
+fn close_racing_deadline_racing_reopen_starts_the_new_descriptor_clean() {
+    model(
+        "close_racing_deadline_racing_reopen_starts_the_new_descriptor_clean",
+        2,
+        |placement| {
+            let (np, h) = open_one();
+            np.set_read_deadline(h, Some(at(10)))
+                .expect("the handle is open");
+            np.poll(Some(Duration::ZERO)).expect("scripted poll");
+            let old = park(&np, h, Mode::Read);
+            np.clock().set(at(10));
+            let (np1, np2) = (np.clone(), np.clone());
+            let (during, _) = race(
+                placement,
+                move || {
+                    np1.close(h, &SOURCE).expect("the first close succeeds");
+                    try_reopen(&np1)
+                },
+                move || np2.poll(Some(Duration::ZERO)).expect("scripted poll"),
+            );
+            let reopened = reopened_after(&np, during);
+            assert_eq!(
+                old.wakes(),
+                1,
+                "the old waiter was woken {} times",
+                old.wakes()
+            );
+            assert_eq!(old.held(), 0);
+            // The new descriptor: no expired deadline, a free lock, a wait that parks.
+            assert_eq!(np.prepare(reopened, Mode::Read), Ok(()));
+            let w = CountingWaker::new();
+            assert_eq!(w.poll_wait(&np, reopened, Mode::Read), Poll::Pending);
+            np.clock().set(at(1_000));
+            assert_eq!(np.poll(Some(Duration::ZERO)).expect("scripted poll"), 0);
+            assert_eq!(w.wakes(), 0, "the old timer fired on the new descriptor");
         },
     );
 }

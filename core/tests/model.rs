@@ -60,12 +60,13 @@ fn readiness() -> impl Strategy<Value = Readiness> {
         2 => Just(Readiness::BOTH),
         1 => Just(Readiness::ERROR),
         1 => Just(Readiness::READ_CLOSED),
-        1 => (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-            |(readable, writable, error, read_closed)| Readiness {
+        1 => (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(readable, writable, error, read_closed, urgent)| Readiness {
                 readable,
                 writable,
                 error,
-                read_closed
+                read_closed,
+                urgent,
             }
         ),
     ]
@@ -144,8 +145,8 @@ fn op(w: Weights) -> impl Strategy<Value = Op> {
         (any::<u8>(), proptest::option::of(waker()))
             .prop_map(|(which, waker)| Op::RePoll { which, waker })
             .boxed(),
-        (target(), mode())
-            .prop_map(|(t, m)| Op::Cancel(t, m))
+        (target(), mode(), waker())
+            .prop_map(|(t, m, w)| Op::Cancel(t, m, w))
             .boxed(),
         (target(), readiness())
             .prop_map(|(t, r)| Op::Event(t, r))

@@ -109,7 +109,7 @@ impl FuzzOp {
                     waker: (w & 0x80 != 0).then_some(w & 0x7f),
                 }
             }
-            Kind::Cancel => Op::Cancel(target(u)?, mode(u)?),
+            Kind::Cancel => Op::Cancel(target(u)?, mode(u)?, byte(u)?),
             Kind::Event => Op::Event(target(u)?, readiness(u)?),
             Kind::SetDeadline => Op::SetDeadline(target(u)?, dirs(u)?, at(u)?),
             Kind::Advance => Op::Advance(advance(u)?),
@@ -149,8 +149,8 @@ fn mode(u: &mut Unstructured<'_>) -> arbitrary::Result<Mode> {
     })
 }
 
-/// Bit 0 readable, bit 1 writable, bit 2 error, bit 3 read-closed: all sixteen combinations,
-/// the empty one included.
+/// Bit 0 readable, bit 1 writable, bit 2 error, bit 3 read-closed, bit 4 urgent: all
+/// thirty-two combinations, the empty one included.
 fn readiness(u: &mut Unstructured<'_>) -> arbitrary::Result<Readiness> {
     let b = byte(u)?;
     Ok(Readiness {
@@ -158,6 +158,7 @@ fn readiness(u: &mut Unstructured<'_>) -> arbitrary::Result<Readiness> {
         writable: b & 2 != 0,
         error: b & 4 != 0,
         read_closed: b & 8 != 0,
+        urgent: b & 16 != 0,
     })
 }
 

@@ -4,10 +4,15 @@
 //! | core error | `io::ErrorKind` | message |
 //! |------------|-----------------|---------|
 //! | `Timeout` | `TimedOut` | `i/o timeout` |
-//! | `Closing`, `StaleHandle` | `NotConnected` | `use of closed network connection` |
+//! | `Closing`, `StaleHandle` | `Other` | `use of closed network connection` |
 //! | `PoolExhausted` | `Other` | `descriptor pool exhausted` |
+//! | `TooManyOperations` | `Other` | `too many concurrent operations on one socket` |
 //! | `DoubleWait` | `ResourceBusy` | `another wait is already in progress` |
 //! | `EventError` | the socket's own error (`SO_ERROR`), or `Other` | |
+//!
+//! "Closed" is `ErrorKind::Other` on purpose: the kinds the OS also reports (`NotConnected`
+//! for `ENOTCONN`, `BrokenPipe`, ...) would let a caller mistake our close for the peer's or
+//! the kernel's doing; std never uses `Other` for an OS error. Test with [`is_closed`].
 
 use std::fmt;
 use std::io;
@@ -24,8 +29,10 @@ pub enum NetError {
     Closed,
     /// Every descriptor of the runtime's pool is in use.
     PoolExhausted,
-    /// Two waits on one direction of a socket at the same time.
+    /// Two threads tried to run one runtime's poll loop at the same time.
     ConcurrentWait,
+    /// More operations in progress on one socket at once than its reference count holds.
+    TooManyOperations,
     /// The poller reported an error condition and the socket had no error to report.
     EventError,
 }
@@ -37,6 +44,7 @@ impl fmt::Display for NetError {
             NetError::Closed => "use of closed network connection",
             NetError::PoolExhausted => "descriptor pool exhausted",
             NetError::ConcurrentWait => "another wait is already in progress",
+            NetError::TooManyOperations => "too many concurrent operations on one socket",
             NetError::EventError => "descriptor reported an error",
         })
     }
@@ -48,8 +56,10 @@ impl From<NetError> for io::Error {
     fn from(e: NetError) -> io::Error {
         let kind = match e {
             NetError::Timeout => io::ErrorKind::TimedOut,
-            NetError::Closed => io::ErrorKind::NotConnected,
-            NetError::PoolExhausted | NetError::EventError => io::ErrorKind::Other,
+            NetError::Closed
+            | NetError::PoolExhausted
+            | NetError::EventError
+            | NetError::TooManyOperations => io::ErrorKind::Other,
             NetError::ConcurrentWait => io::ErrorKind::ResourceBusy,
         };
         io::Error::new(kind, e)
@@ -63,6 +73,7 @@ pub(crate) fn from_poll(e: PollError) -> io::Error {
         PollError::Closing | PollError::StaleHandle => NetError::Closed,
         PollError::PoolExhausted => NetError::PoolExhausted,
         PollError::DoubleWait => NetError::ConcurrentWait,
+        PollError::TooManyOperations => NetError::TooManyOperations,
         PollError::EventError => NetError::EventError,
     }
     .into()
@@ -105,5 +116,13 @@ mod tests {
         let c = from_poll(PollError::StaleHandle);
         assert!(is_closed(&c));
         assert_eq!(c.to_string(), "use of closed network connection");
+        // Not a kind the OS reports (ENOTCONN is NotConnected): only is_closed says "closed".
+        assert_eq!(c.kind(), io::ErrorKind::Other);
+        #[cfg(unix)]
+        let enotconn = libc::ENOTCONN;
+        #[cfg(windows)]
+        let enotconn = 10057; // WSAENOTCONN
+        let os = io::Error::from_raw_os_error(enotconn);
+        assert!(!is_closed(&os) && os.kind() != c.kind());
     }
 }

@@ -1,57 +1,64 @@
 //! [`PollFd`]: a non-blocking socket registered with a runtime, and the two ways of waiting on
 //! it (Go's `internal/poll.FD` plus `pollDesc`).
 //!
-//! Every operation follows Go's order: *prepare* (fail fast on a closed socket or an expired
-//! deadline), try the syscall, and only on `EAGAIN` *arm* (oneshot backends) and *wait*, then
-//! try again. The blocking form parks the calling thread; the async form returns `Pending` and
-//! lets the poller thread wake the task.
+//! Every operation follows Go's order: take the direction's lock (Go's `readLock` /
+//! `writeLock`: concurrent readers, and writers, take turns), *prepare* (fail fast on a closed
+//! socket or an expired deadline), try the syscall, and only on `EAGAIN` *arm* (oneshot
+//! backends) and *wait*, then try again. The lock, the reference it carries and the waiting all
+//! live in the core (`IoLock`); this module adds the syscalls.
+//!
+//! * **Blocking** operations park the calling thread, first while queued for the lock, then
+//!   while waiting for readiness with the lock held, as Go's goroutines do.
+//! * **Async** operations return `Pending`. A task queued for the lock is woken when it is
+//!   released; a task that waits for readiness hands its lock to the waiter slot
+//!   (`IoLock::park`), because a `poll_read` may never be polled again: the wake-up that
+//!   takes its waker (an edge, a deadline, `close`) releases the lock for it, and the task
+//!   takes the lock anew when it runs. So any number of tasks and threads may use one
+//!   direction at once; each completes or fails with a timeout or "closed", and none is lost.
 //!
 //! ## Close from another thread, and descriptor reuse
-//! [`close`](PollFd::close) may run while other threads are inside an operation. It marks the
-//! descriptor closing in the core (which wakes both waiters with an error), deregisters it,
-//! and shuts the socket down, but does **not** close the file descriptor: that happens when the
-//! owning socket value is dropped, which cannot happen while an operation borrows it. So an
-//! operation racing with `close` may still make one syscall, but always on *this* socket,
-//! never on an unrelated one that reused the descriptor number; the syscall then fails, sees
-//! EOF, or says `EAGAIN`, and the following wait reports "use of closed network connection".
-//!
-//! ## One waiter per direction
-//! Blocking operations take a per-direction lock (Go's `fdMutex` read/write locks), so two
-//! threads reading one socket take turns instead of tripping the core's "double wait". Async
-//! operations take no lock: through `&mut TcpStream` there can be only one; through
-//! `&TcpStream` (a split) the caller must keep one owner per direction. Two async readers,
-//! or an async reader next to a blocking one, are memory-safe but only the one that polled or
-//! parked last is woken: the other waits for its deadline or the close (tokio's
-//! `poll_read_ready` has the same rule).
+//! [`close`](PollFd::close) may run while other threads are inside an operation. It closes the
+//! descriptor in the core (which wakes every parked and queued waiter with an error, and keeps
+//! the core's slot until the last operation has let go of it), deregisters it, and shuts the
+//! socket down, but does **not** close the file descriptor: that happens when the owning socket
+//! value is dropped, which cannot happen while an operation borrows it. So an operation racing
+//! with `close` may still make one syscall, but always on *this* socket, never on an unrelated
+//! one that reused the descriptor number. Whatever that syscall reports because of the
+//! shutdown (an error, or end-of-file on a read), the operation reports "use of closed network
+//! connection", as Go does for every operation that started or retried after `Close`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
-use netpoll_core::{Handle, Mode, PollError};
+use netpoll_core::{IoLock, Mode, PollDesc, PollError};
 
+use crate::clock::StdClock;
 use crate::error::{from_core, from_poll, NetError};
 use crate::park;
 use crate::runtime::{Runtime, Shared};
-use crate::sys::net as sysnet;
+use crate::sys::{net as sysnet, AsSource, Selector, Source};
 use crate::trace;
 
-pub(crate) struct Inner<S: AsFd + 'static> {
+/// A direction lock of one of this crate's descriptors.
+type Lock<'a> = IoLock<'a, Selector, StdClock, Box<[PollDesc]>>;
+
+pub(crate) struct Inner<S: AsSource + 'static> {
     io: S,
-    handle: Handle,
+    handle: netpoll_core::Handle,
     rt: Runtime,
     /// Shut the socket down on `close` (streams and listeners).
     shutdown_on_close: bool,
+    /// A short stream read proves the receive queue was empty (TCP, see `read_stream_wait`).
+    short_read_drains: bool,
     closed: AtomicBool,
-    read_lock: Mutex<()>,
-    write_lock: Mutex<()>,
     /// Whether an async wait in each direction is counted in `async_pending_now`.
     pending: [AtomicBool; 2],
-    /// Stream reads only: `DRAINED` after a read that returned fewer bytes than asked for
-    /// (the receive queue was empty then), `DRAINED_ARMED` once the backend is armed for the
-    /// wait that follows. Any other read-side operation clears it (see `read_stream`).
+    /// Stream reads only, touched under the read lock: `DRAINED` after a read that returned
+    /// fewer bytes than asked for (the receive queue was empty then), `DRAINED_ARMED` once
+    /// the backend is armed for the wait that follows. Any other read-side operation clears
+    /// it (see `read_stream_wait`).
     drained: AtomicU8,
 }
 
@@ -59,7 +66,7 @@ const DRAINED: u8 = 1;
 const DRAINED_ARMED: u8 = 2;
 
 /// A registered socket. Dropping it deregisters and closes the descriptor.
-pub(crate) struct PollFd<S: AsFd + 'static> {
+pub(crate) struct PollFd<S: AsSource + 'static> {
     inner: Arc<Inner<S>>,
 }
 
@@ -70,20 +77,34 @@ fn idx(mode: Mode) -> usize {
     }
 }
 
-impl<S: AsFd + 'static> PollFd<S> {
+impl<S: AsSource + 'static> PollFd<S> {
     /// Register `io` (already non-blocking) with `rt`.
     pub(crate) fn new(io: S, rt: &Runtime, shutdown_on_close: bool) -> io::Result<PollFd<S>> {
-        let handle = rt.shared().np.open(&io as &dyn AsFd).map_err(from_core)?;
-        trace::add(io.as_fd().as_raw_fd(), handle);
+        Self::with_reads(io, rt, shutdown_on_close, false)
+    }
+
+    /// Register a connected TCP stream: shut down on close, and short reads mean "drained"
+    /// (a Unix stream's do not: a read stops early at a segment carrying `SCM_RIGHTS`).
+    pub(crate) fn tcp_stream(io: S, rt: &Runtime) -> io::Result<PollFd<S>> {
+        Self::with_reads(io, rt, true, true)
+    }
+
+    fn with_reads(
+        io: S,
+        rt: &Runtime,
+        shutdown_on_close: bool,
+        short_read_drains: bool,
+    ) -> io::Result<PollFd<S>> {
+        let handle = rt.shared().np.open(&io as &Source).map_err(from_core)?;
+        trace::add(io.raw_source(), handle);
         Ok(PollFd {
             inner: Arc::new(Inner {
                 io,
                 handle,
                 rt: rt.clone(),
                 shutdown_on_close,
+                short_read_drains,
                 closed: AtomicBool::new(false),
-                read_lock: Mutex::new(()),
-                write_lock: Mutex::new(()),
                 pending: [AtomicBool::new(false), AtomicBool::new(false)],
                 drained: AtomicU8::new(0),
             }),
@@ -114,10 +135,14 @@ impl<S: AsFd + 'static> PollFd<S> {
     /// `Ok` unless closed: what a zero-length read checks (Go returns at once for those: Linux
     /// would say `EAGAIN` for an empty `recv` and make it wait for data it cannot take).
     pub(crate) fn check_open(&self) -> io::Result<()> {
-        if self.inner.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(NetError::Closed.into());
         }
         Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
     }
 
     fn shared(&self) -> &Shared {
@@ -147,59 +172,62 @@ impl<S: AsFd + 'static> PollFd<S> {
                 .counters
                 .timeouts_seen
                 .fetch_add(1, Ordering::Relaxed);
-            trace::deadline(self.inner.io.as_fd().as_raw_fd(), self.inner.handle, mode);
+            trace::deadline(self.inner.io.raw_source(), self.inner.handle, mode);
         }
         if e == PollError::EventError {
-            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_fd()) {
+            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_source()) {
                 return err;
             }
         }
         from_poll(e)
     }
 
+    /// What an operation reports for its syscall's error: "closed" if the socket was closed
+    /// meanwhile (the error is then the shutdown's doing), the error itself otherwise.
+    fn syscall_error(&self, e: io::Error) -> io::Error {
+        if self.is_closed() {
+            NetError::Closed.into()
+        } else {
+            e
+        }
+    }
+
     /// Go's `pollReset`: `Ok` to go ahead with the syscall, forgetting any readiness edge not
     /// yet consumed (the syscall sees whatever that edge announced). An event error does not
     /// stop a read: the syscall reports the precise error.
-    ///
-    /// Forgetting the edge is safe for reads that skip the syscall after a short one (see
-    /// [`read_stream_wait`](Self::read_stream_wait)): data arriving after the read brings a
-    /// new edge, and an end-of-file that came with the data the short read returned is
-    /// remembered by the core's sticky read-closed mark, which the skip honours.
-    fn prepare(&self, mode: Mode) -> io::Result<()> {
-        match self.shared().np.prepare(self.inner.handle, mode) {
+    fn prepare(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
+        match lock.prepare() {
             Ok(()) => Ok(()),
             Err(PollError::EventError) if mode == Mode::Read => Ok(()),
             Err(e) => Err(self.fail(e, mode)),
         }
     }
 
-    /// Whether the backend has reported that the peer will send nothing more: then a read
-    /// must not be skipped after a short one (the end-of-file is waiting, and no further edge
-    /// will come).
-    fn read_closed(&self) -> bool {
-        self.shared()
-            .np
-            .read_closed(self.inner.handle)
-            .unwrap_or(true)
-    }
-
-    fn arm(&self, mode: Mode) -> io::Result<()> {
+    fn arm(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
         if self.shared().arm_is_noop {
             // The wait that follows checks for a close or an expired deadline itself.
             return Ok(());
         }
-        self.shared()
-            .np
-            .arm(self.inner.handle, mode, &self.inner.io as &dyn AsFd)
-            .map_err(|e| match e {
-                netpoll_core::Error::Poll(p) => self.fail(p, mode),
-                // A close that raced in after the core's check deregistered the socket (the
-                // portable backend then says "not found"): report the close.
-                netpoll_core::Error::Backend(_) if self.inner.closed.load(Ordering::Acquire) => {
-                    NetError::Closed.into()
-                }
-                netpoll_core::Error::Backend(b) => b,
-            })
+        lock.arm(&self.inner.io as &Source).map_err(|e| match e {
+            netpoll_core::Error::Poll(p) => self.fail(p, mode),
+            // A close that raced in after the core's check deregistered the socket (the
+            // portable backend then says "not found"): report the close.
+            netpoll_core::Error::Backend(_) if self.is_closed() => NetError::Closed.into(),
+            netpoll_core::Error::Backend(b) => b,
+        })
+    }
+
+    /// Take `mode`'s lock, parking this thread while another operation holds it.
+    fn lock_blocking(&self, mode: Mode) -> io::Result<Lock<'_>> {
+        let np = &self.shared().np;
+        let h = self.inner.handle;
+        park::block_on(self.shared(), |cx| np.poll_lock(h, mode, cx))
+            .map_err(|e| self.fail(e, mode))
+    }
+
+    /// Wait for readiness with the lock held, parking this thread.
+    fn wait_blocking(&self, lock: &mut Lock<'_>, mode: Mode) -> io::Result<()> {
+        park::block_on(self.shared(), |cx| lock.poll_wait(cx)).map_err(|e| self.fail(e, mode))
     }
 
     /// Run `op` until it does not say "would block", parking this thread in between.
@@ -208,16 +236,13 @@ impl<S: AsFd + 'static> PollFd<S> {
         mode: Mode,
         mut op: impl FnMut(&S) -> io::Result<T>,
     ) -> io::Result<T> {
-        let lock = match mode {
-            Mode::Read => &self.inner.read_lock,
-            Mode::Write => &self.inner.write_lock,
-        };
-        let _turn = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        self.blocking_locked(mode, &mut op)
+        let mut lock = self.lock_blocking(mode)?;
+        self.blocking_locked(&mut lock, mode, &mut op)
     }
 
     fn blocking_locked<T>(
         &self,
+        lock: &mut Lock<'_>,
         mode: Mode,
         op: &mut impl FnMut(&S) -> io::Result<T>,
     ) -> io::Result<T> {
@@ -225,43 +250,75 @@ impl<S: AsFd + 'static> PollFd<S> {
             self.undrain();
         }
         loop {
-            self.prepare(mode)?;
+            self.prepare(lock, mode)?;
             match op(&self.inner.io) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+                r => return r.map_err(|e| self.syscall_error(e)),
             }
-            self.arm(mode)?;
-            park::wait(self.shared(), self.inner.handle, mode).map_err(|e| self.fail(e, mode))?;
+            self.arm(lock, mode)?;
+            self.wait_blocking(lock, mode)?;
         }
     }
 
-    /// The async form of [`blocking`](Self::blocking): `Pending` when `op` would block and
-    /// the task's waker is registered.
+    /// The async form of [`blocking`](Self::blocking): `Pending` when `op` would block (or
+    /// another operation holds the lock) and the task's waker is registered.
+    #[inline]
     pub(crate) fn poll_io<T>(
         &self,
         cx: &mut Context<'_>,
         mode: Mode,
-        mut op: impl FnMut(&S) -> io::Result<T>,
+        op: impl FnMut(&S) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         self.unpend(mode);
+        let mut lock = match self.shared().np.poll_lock(self.inner.handle, mode, cx) {
+            Poll::Ready(Ok(lock)) => lock,
+            other => return self.not_locked(other, mode),
+        };
         if mode == Mode::Read {
             self.undrain();
         }
+        self.poll_locked(cx, &mut lock, mode, op)
+    }
+
+    /// `poll_lock` did not give the lock: the error, or `Pending` (counted).
+    #[cold]
+    fn not_locked<T>(
+        &self,
+        r: Poll<Result<Lock<'_>, PollError>>,
+        mode: Mode,
+    ) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(e, mode))),
+            _ => {
+                self.count_pending(mode);
+                Poll::Pending
+            }
+        }
+    }
+
+    #[inline]
+    fn poll_locked<T>(
+        &self,
+        cx: &mut Context<'_>,
+        lock: &mut Lock<'_>,
+        mode: Mode,
+        mut op: impl FnMut(&S) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
         loop {
-            if let Err(e) = self.prepare(mode) {
+            if let Err(e) = self.prepare(lock, mode) {
                 return Poll::Ready(Err(e));
             }
             match op(&self.inner.io) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return Poll::Ready(r),
+                r => return Poll::Ready(r.map_err(|e| self.syscall_error(e))),
             }
-            if let Err(e) = self.arm(mode) {
+            if let Err(e) = self.arm(lock, mode) {
                 return Poll::Ready(Err(e));
             }
-            match self.shared().np.poll_wait(self.inner.handle, mode, cx) {
-                Poll::Ready(Ok(())) => continue,
+            match lock.park(cx) {
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e, mode))),
                 Poll::Pending => {
                     self.count_pending(mode);
@@ -281,43 +338,52 @@ impl<S: AsFd + 'static> PollFd<S> {
         }
     }
 
+    /// Whether the read after a short one must not be skipped: the backend reported that the
+    /// peer will send nothing more (the end-of-file is waiting, and no further edge will
+    /// come), or that urgent data arrived (a TCP read stops short at the urgent mark, with
+    /// data still queued behind it).
+    fn short_read_inconclusive(lock: &Lock<'_>) -> bool {
+        lock.read_closed() || lock.urgent()
+    }
+
     /// After a short stream read, the next read would almost surely say `EAGAIN`: skip that
     /// syscall and wait for a readiness edge first (tokio does the same).
     ///
     /// Why no data and no end-of-file can be lost: the short read forgot only the edges
-    /// harvested before it (`prepare`), whose data it returned. Data that arrives later is a
-    /// new wake-up in the kernel, so a new edge, which `poll_wait` consumes at once (stored) or
+    /// harvested before it (`prepare`), whose data it returned, and (TCP only) a short read
+    /// means the receive queue was empty: the kernel stops a read early only when it runs out
+    /// of queued data or at the urgent mark, and urgent data brings an `EPOLLPRI` edge that the
+    /// core keeps as a sticky mark, after which nothing is skipped. Data that arrives later is
+    /// a new wake-up in the kernel, so a new edge, which the wait consumes at once (stored) or
     /// waits for. An end-of-file that came with the returned data brings no further edge, but
     /// the backend marked it (the core's sticky `read_closed`), and then the read is not
-    /// skipped. Tokio keeps "read closed" apart from "readable" for the same reason.
+    /// skipped. Unix streams never skip: a read stops early at a segment carrying `SCM_RIGHTS`
+    /// with more data queued and no edge to come. Tokio keeps "read closed" apart from
+    /// "readable" for the same reason.
     ///
-    /// (Until this used the core's `check` (since removed) before reads, keeping edges: that
-    /// lost the end-of-file when a waiting reader was woken by one edge carrying both the last
-    /// data and the half-close, and it cost an `EAGAIN` read per message on a connection whose
-    /// reader had once waited after an `EAGAIN`: S2 measured 0.23 of those per message.)
-    fn read_stream_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// The drained state is the socket's, kept under the read lock: a reader that finds it
+    /// set after another reader's short read waits for an edge too, which is right, the
+    /// queue was empty when that read returned.
+    fn read_stream_wait(&self, cx: &mut Context<'_>, lock: &mut Lock<'_>) -> Poll<io::Result<()>> {
         let state = self.inner.drained.load(Ordering::Relaxed);
         if state == 0 {
             return Poll::Ready(Ok(()));
         }
         if state == DRAINED {
-            // Checked once per drained read, before its first wait: a hang-up reported after
-            // this comes with a READY edge of its own, which the wait below consumes.
-            if self.read_closed() {
+            // Checked once per drained read, before its first wait: a hang-up or urgent data
+            // reported after this comes with a READY edge of its own, which the wait below
+            // consumes.
+            if Self::short_read_inconclusive(lock) {
                 self.inner.drained.store(0, Ordering::Relaxed);
                 return Poll::Ready(Ok(()));
             }
-            if let Err(e) = self.arm(Mode::Read) {
+            if let Err(e) = self.arm(lock, Mode::Read) {
                 self.inner.drained.store(0, Ordering::Relaxed);
                 return Poll::Ready(Err(e));
             }
             self.inner.drained.store(DRAINED_ARMED, Ordering::Relaxed);
         }
-        match self
-            .shared()
-            .np
-            .poll_wait(self.inner.handle, Mode::Read, cx)
-        {
+        match lock.park(cx) {
             Poll::Ready(r) => {
                 self.inner.drained.store(0, Ordering::Relaxed);
                 Poll::Ready(r.map_err(|e| self.fail(e, Mode::Read)))
@@ -326,25 +392,38 @@ impl<S: AsFd + 'static> PollFd<S> {
         }
     }
 
-    fn note_read(&self, r: &io::Result<usize>, cap: usize) {
-        if let Ok(n) = r {
-            if *n > 0 && *n < cap {
+    fn note_read(&self, r: io::Result<usize>, cap: usize) -> io::Result<usize> {
+        match r {
+            Ok(n) if n > 0 && n < cap && self.inner.short_read_drains => {
                 self.inner.drained.store(DRAINED, Ordering::Relaxed);
+                Ok(n)
             }
+            // End-of-file because our own close shut the socket down: "closed", as in Go.
+            Ok(0) if self.is_closed() => Err(NetError::Closed.into()),
+            r => r,
         }
     }
 
     /// A stream read of at most `cap` bytes (async): [`poll_io`](Self::poll_io), but after
     /// a short read the next one waits for an edge before its syscall.
+    #[inline]
     pub(crate) fn poll_read_stream(
         &self,
         cx: &mut Context<'_>,
         cap: usize,
         op: impl FnMut(&S) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        self.unpend(Mode::Read);
+        let mut lock = match self
+            .shared()
+            .np
+            .poll_lock(self.inner.handle, Mode::Read, cx)
+        {
+            Poll::Ready(Ok(lock)) => lock,
+            other => return self.not_locked(other, Mode::Read),
+        };
         if self.inner.drained.load(Ordering::Relaxed) != 0 {
-            self.unpend(Mode::Read);
-            match self.read_stream_wait(cx) {
+            match self.read_stream_wait(cx, &mut lock) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
@@ -353,11 +432,10 @@ impl<S: AsFd + 'static> PollFd<S> {
                 }
             }
         }
-        let r = self.poll_io(cx, Mode::Read, op);
-        if let Poll::Ready(r) = &r {
-            self.note_read(r, cap);
+        match self.poll_locked(cx, &mut lock, Mode::Read, op) {
+            Poll::Ready(r) => Poll::Ready(self.note_read(r, cap)),
+            Poll::Pending => Poll::Pending,
         }
-        r
     }
 
     /// A stream read of at most `cap` bytes (blocking): as
@@ -367,23 +445,17 @@ impl<S: AsFd + 'static> PollFd<S> {
         cap: usize,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let _turn = self
-            .inner
-            .read_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut lock = self.lock_blocking(Mode::Read)?;
         let state = self.inner.drained.load(Ordering::Relaxed);
-        if state != 0 && !self.read_closed() {
+        if state != 0 && !Self::short_read_inconclusive(&lock) {
             self.inner.drained.store(0, Ordering::Relaxed);
             if state == DRAINED {
-                self.arm(Mode::Read)?;
+                self.arm(&lock, Mode::Read)?;
             }
-            park::wait(self.shared(), self.inner.handle, Mode::Read)
-                .map_err(|e| self.fail(e, Mode::Read))?;
+            self.wait_blocking(&mut lock, Mode::Read)?;
         }
-        let r = self.blocking_locked(Mode::Read, &mut op);
-        self.note_read(&r, cap);
-        r
+        let r = self.blocking_locked(&mut lock, Mode::Read, &mut op);
+        self.note_read(r, cap)
     }
 
     fn count_pending(&self, mode: Mode) {
@@ -397,7 +469,7 @@ impl<S: AsFd + 'static> PollFd<S> {
     }
 }
 
-impl<S: AsFd + 'static> Inner<S> {
+impl<S: AsSource + 'static> Inner<S> {
     fn unpend(&self, mode: Mode) {
         // Plain load first: the locked swap only when there is something to undo.
         let flag = &self.pending[idx(mode)];
@@ -414,14 +486,10 @@ impl<S: AsFd + 'static> Inner<S> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(NetError::Closed.into());
         }
-        let r = self
-            .rt
-            .shared()
-            .np
-            .close(self.handle, &self.io as &dyn AsFd);
-        trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+        let r = self.rt.shared().np.close(self.handle, &self.io as &Source);
+        trace::close(self.io.raw_source(), self.handle);
         if self.shutdown_on_close {
-            sysnet::shutdown(self.io.as_fd());
+            sysnet::shutdown(self.io.as_source());
         }
         self.unpend(Mode::Read);
         self.unpend(Mode::Write);
@@ -429,16 +497,12 @@ impl<S: AsFd + 'static> Inner<S> {
     }
 }
 
-impl<S: AsFd + 'static> Drop for Inner<S> {
+impl<S: AsSource + 'static> Drop for Inner<S> {
     fn drop(&mut self) {
         if !self.closed.load(Ordering::Acquire) {
             self.closed.store(true, Ordering::Release);
-            let _ = self
-                .rt
-                .shared()
-                .np
-                .close(self.handle, &self.io as &dyn AsFd);
-            trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+            let _ = self.rt.shared().np.close(self.handle, &self.io as &Source);
+            trace::close(self.io.raw_source(), self.handle);
             self.unpend(Mode::Read);
             self.unpend(Mode::Write);
         }
@@ -447,17 +511,11 @@ impl<S: AsFd + 'static> Drop for Inner<S> {
     }
 }
 
-impl<S: AsFd + 'static> AsFd for PollFd<S> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
-
 trait CloseDyn: Send + Sync {
     fn close_dyn(&self) -> io::Result<()>;
 }
 
-impl<S: AsFd + Send + Sync + 'static> CloseDyn for Inner<S> {
+impl<S: AsSource + Send + Sync + 'static> CloseDyn for Inner<S> {
     fn close_dyn(&self) -> io::Result<()> {
         self.close()
     }

@@ -17,9 +17,11 @@ pub mod trace;
 pub use clock::{deadline_after, StdClock};
 pub use error::{is_closed, is_timeout, NetError};
 pub use fd::Closer;
-pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+pub use net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+pub use net::{UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
-pub use server::{Server, ServerHandle, ServerStats, ShutdownReport};
+pub use server::{Server, ServerHandle, ServerStats, ShutdownReport, DEFAULT_STACK_SIZE};
 #[cfg(feature = "fault-injection")]
 pub use sys::fault;
 pub use sys::BackendKind;

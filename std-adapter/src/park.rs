@@ -1,15 +1,24 @@
-//! Parking a blocking caller: the core only knows [`Waker`]s, so a blocked thread hands it one
-//! that unparks the thread, and parks until its wait is ready.
+//! Blocking a caller: the core only knows [`Waker`]s, so a blocked thread hands it one that
+//! unparks the thread, and parks until the core's answer is ready.
 //!
-//! The waker is made once per thread and reused; a spurious unpark only costs one more
-//! `poll_wait`, which the core allows (re-polling a wait keeps the registration).
+//! The waker is made once per thread and reused; a spurious unpark only costs one more poll,
+//! which the core allows (re-polling keeps the registration).
+//!
+//! ## Blocking on an inline runtime
+//! An inline runtime ([`Builder::drive_inline`](crate::Builder::drive_inline)) has no poller
+//! thread: whoever drives it must run its loop, or no deadline fires and no edge arrives. A
+//! caller that blocks on a socket of such a runtime and is its driver (the thread that last
+//! ran [`Runtime::poll`](crate::Runtime::poll) on it, such as an async server worker whose
+//! handler made a blocking call) runs the loop itself while it waits, instead of parking the
+//! only thread that could wake it. Other threads park and are woken by the driver's loop.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Duration;
 
-use netpoll_core::{Handle, Mode, PollError};
+use netpoll_core::PollError;
 
 use crate::runtime::Shared;
 
@@ -28,13 +37,14 @@ thread_local! {
     static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
 }
 
-/// Block this thread until the wait on `(h, mode)` resolves.
-pub(crate) fn wait(shared: &Shared, h: Handle, mode: Mode) -> Result<(), PollError> {
+/// Poll `f` until it is ready, parking this thread (or, on an inline runtime this thread
+/// drives, running its loop) in between.
+pub(crate) fn block_on<R>(shared: &Shared, mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {
     WAKER.with(|waker| {
         let mut cx = Context::from_waker(waker);
         let mut parked = false;
         let r = loop {
-            match shared.np.poll_wait(h, mode, &mut cx) {
+            match f(&mut cx) {
                 Poll::Ready(r) => break r,
                 Poll::Pending => {
                     if !parked {
@@ -42,7 +52,7 @@ pub(crate) fn wait(shared: &Shared, h: Handle, mode: Mode) -> Result<(), PollErr
                         shared.counters.parked_now.fetch_add(1, Ordering::Relaxed);
                     }
                     shared.counters.parks.fetch_add(1, Ordering::Relaxed);
-                    thread::park();
+                    wait(shared);
                 }
             }
         };
@@ -51,4 +61,22 @@ pub(crate) fn wait(shared: &Shared, h: Handle, mode: Mode) -> Result<(), PollErr
         }
         r
     })
+}
+
+/// Sleep until this thread's waker is woken, or run the loop of an inline runtime this
+/// thread drives until something happens.
+fn wait(shared: &Shared) {
+    if !shared.may_drive_here() {
+        thread::park();
+        return;
+    }
+    match shared.np.poll(None) {
+        // Whatever the loop woke (our waker included) is polled again by the caller; the
+        // unpark it may have left behind only costs a spurious wake-up later.
+        Ok(_) => {}
+        // Another thread runs the loop after all: it wakes us.
+        Err(netpoll_core::Error::Poll(PollError::DoubleWait)) => thread::park(),
+        // A failing backend: do not spin on it.
+        Err(_) => thread::park_timeout(Duration::from_millis(1)),
+    }
 }

@@ -40,6 +40,10 @@ pub(crate) struct Shared {
     pub(crate) np: Np,
     /// The backend's `arm` does nothing (epoll): the hot path skips the call.
     pub(crate) arm_is_noop: bool,
+    /// No poller thread: whoever drives the runtime runs its loop ([`Runtime::poll`]).
+    inline: bool,
+    /// The thread that last ran [`Runtime::poll`] (see [`thread_token`]); 0 if none has.
+    driver: AtomicUsize,
     kind: BackendKind,
     pub(crate) counters: Counters,
     users: AtomicUsize,
@@ -169,6 +173,8 @@ impl Builder {
         let shared = Arc::new(Shared {
             np,
             arm_is_noop,
+            inline: self.inline,
+            driver: AtomicUsize::new(0),
             kind: self.backend,
             counters: Counters::default(),
             users: AtomicUsize::new(1),
@@ -239,7 +245,14 @@ impl Runtime {
     ///
     /// For runtimes built with [`Builder::drive_inline`]; on one with a poller thread this
     /// competes with that thread and may fail with "double wait" (one poller at a time).
+    /// The calling thread becomes the runtime's driver: a blocking call it makes later on
+    /// one of the runtime's sockets runs the loop while it waits, instead of parking the
+    /// thread that would have to wake it.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let me = thread_token();
+        if self.shared.driver.load(Ordering::Relaxed) != me {
+            self.shared.driver.store(me, Ordering::Relaxed);
+        }
         self.shared.np.poll(timeout).map_err(|e| match e {
             netpoll_core::Error::Poll(p) => crate::error::from_poll(p),
             netpoll_core::Error::Backend(b) => b,
@@ -291,6 +304,23 @@ impl Runtime {
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
     }
+}
+
+impl Shared {
+    /// Whether a caller blocking on this runtime should run its loop rather than park: the
+    /// runtime is inline and this thread is its driver.
+    pub(crate) fn may_drive_here(&self) -> bool {
+        self.inline && self.driver.load(Ordering::Relaxed) == thread_token()
+    }
+}
+
+/// A number that identifies the calling thread while it lives (the address of a thread-local;
+/// never 0).
+fn thread_token() -> usize {
+    thread_local! {
+        static TOKEN: u8 = const { 0 };
+    }
+    TOKEN.with(|t| t as *const u8 as usize)
 }
 
 impl Clone for Runtime {

@@ -1,8 +1,9 @@
 //! [`Server`]: accept on a listener and run a handler per connection, on threads or on async
 //! workers, with graceful shutdown.
 //!
-//! * **Blocking** ([`Server::blocking`]): one thread per connection, with a small stack
-//!   ([`Server::stack_size`], 64 KiB by default); the handler gets a blocking [`TcpStream`].
+//! * **Blocking** ([`Server::blocking`]): one thread per connection
+//!   ([`Server::stack_size`], [`DEFAULT_STACK_SIZE`] by default); the handler gets a blocking
+//!   [`TcpStream`].
 //! * **Async** ([`Server::workers`] + [`Server::spawn_async`]): N worker threads, each running
 //!   its own queue of tasks and driving its own runtime (no poller thread: a worker with
 //!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
@@ -35,6 +36,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Stack size of a blocking handler thread unless [`Server::stack_size`] says otherwise: 2 MiB,
+/// std's own default for spawned threads, so a handler that works on a plain thread works
+/// here. A stack is reserved address space; only the pages a handler touches take memory, so
+/// 1,000 connections cost 2 GiB of address space but about the RSS their handlers use.
+pub const DEFAULT_STACK_SIZE: usize = 2 * 1024 * 1024;
+
 /// Configures and starts a server.
 #[derive(Clone, Debug)]
 pub struct Server {
@@ -47,7 +54,7 @@ pub struct Server {
 impl Default for Server {
     fn default() -> Self {
         Server {
-            stack_size: 64 * 1024,
+            stack_size: DEFAULT_STACK_SIZE,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             worker_capacity: None,
             name: "netpoll-server".into(),
@@ -163,12 +170,14 @@ pub struct ServerHandle {
 }
 
 impl Server {
-    /// The defaults: 64 KiB handler stacks, one async worker per CPU.
+    /// The defaults: [`DEFAULT_STACK_SIZE`] handler stacks, one async worker per CPU.
     pub fn new() -> Server {
         Server::default()
     }
 
-    /// Stack size of a blocking handler thread.
+    /// Stack size of a blocking handler thread (default [`DEFAULT_STACK_SIZE`]). A handler
+    /// that overflows it aborts the whole process (Rust's guard page), so lower it only for
+    /// handlers whose stack use you know.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self

@@ -164,7 +164,7 @@ fn async_handler_prologue_panic(rt: &Runtime) {
         .workers(1)
         .spawn_async(l, move |s| {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            assert!(i % 2 == 0, "prologue panic");
+            assert!(i.is_multiple_of(2), "prologue panic");
             echo_async(s)
         })
         .unwrap();

@@ -302,7 +302,7 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
                 Ok(n) => panic!("sent {n} bytes past the deadline"),
                 // Go's issue 49930: a saturated kernel may say ENOBUFS before the deadline
                 // error; back off (bounded by the test's outer limit) and retry.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                Err(e) if is_enobufs(&e) => {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(100));
                 }
@@ -315,6 +315,14 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
         }
         assert_eq!(sent > 0, !past, "sends before the deadline: {sent}");
     }
+}
+
+/// `ENOBUFS` (`WSAENOBUFS` on Windows).
+fn is_enobufs(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(libc::ENOBUFS);
+    #[cfg(windows)]
+    return e.raw_os_error() == Some(10055);
 }
 
 fn write_to_timeout(rt: &Runtime) {

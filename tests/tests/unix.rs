@@ -4,6 +4,9 @@
 //!
 //! Go's `timeout_test.go` runs them over TCP only; `netpoll-std` gives `UnixListener` and
 //! `UnixStream` the same deadline API, so the same behaviour is required of them.
+//!
+//! Unix only, like the types.
+#![cfg(unix)]
 
 #[macro_use]
 mod util;

@@ -55,8 +55,9 @@ impl IrqStatus {
             readable: self.rx,
             writable: self.tx,
             error: self.error,
-            // A peripheral has no peer that could half-close.
+            // A peripheral has no peer that could half-close, nor urgent data.
             read_closed: false,
+            urgent: false,
         }
     }
 }

@@ -85,8 +85,8 @@ pub enum Op {
         /// The waker to poll with.
         waker: Option<u8>,
     },
-    /// `cancel_wait`.
-    Cancel(Target, Mode),
+    /// `cancel_wait` by the holder of waker `n % WAKERS`.
+    Cancel(Target, Mode, u8),
     /// The backend queues an event with the handle's token.
     Event(Target, Readiness),
     /// A deadline setter.
@@ -263,10 +263,11 @@ impl Harness {
                     self.poll_wait(h, mode, w)?;
                 }
             }
-            Op::Cancel(t, mode) => {
+            Op::Cancel(t, mode, w) => {
                 let h = self.resolve(t);
-                self.np.cancel_wait(h.real, mode);
-                self.model.cancel_wait(h.model, mode);
+                let w = usize::from(w) % WAKERS;
+                self.np.cancel_wait(h.real, mode, &self.wakers[w]);
+                self.model.cancel_wait(h.model, mode, w);
             }
             Op::Event(t, readiness) => {
                 let h = self.resolve(t);
@@ -417,7 +418,7 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
                     waker: (w & 1 != 0).then_some(w >> 1),
                 }
             }
-            6 => Op::Cancel(target(arg()), mode(tag / 13)),
+            6 => Op::Cancel(target(arg()), mode(tag / 13), arg()),
             7 => {
                 let t = target(arg());
                 let r = arg();
@@ -428,6 +429,7 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
                         writable: r & 2 != 0,
                         error: r & 4 != 0,
                         read_closed: r & 8 != 0,
+                        urgent: r & 16 != 0,
                     },
                 )
             }

@@ -8,8 +8,17 @@
 //! What the model keeps per descriptor (Go's name in brackets):
 //! * `open`, `generation` (`closing`, `fdseq`): a handle is current iff its generation matches;
 //! * per direction (`rg` / `wg`, `rd` / `wd`): the deadline, whether it has expired, whether a
-//!   readiness edge is stored (`pdReady`), and which waker is parked (`*g`);
+//!   readiness edge is stored (`pdReady`), which waker is parked (`*g`), and the wakers queued
+//!   for the direction's lock (Go's `fdMutex` read/write waiters);
 //! * `event_error` (`pollEventErr`).
+//!
+//! The lock (`internal/poll.fdMutex`): `poll_wait` takes the direction's lock; a waiter that
+//! parks keeps it (handed to the slot) until whoever takes its waker (an edge, a deadline,
+//! `close`, a cancellation) releases it, which wakes every queued waiter. So in a sequential
+//! run a direction is locked exactly while a waker is parked in it, and a second waiter
+//! queues instead of replacing the first. The queue holds a task once (a waker that
+//! `will_wake` the same task is not queued twice) and the pool can queue as many wakers as it
+//! has slots; a waiter that finds no room is woken at once (asked to poll again).
 //!
 //! Timers are not modelled as a queue: when the loop runs, every direction whose deadline is at
 //! or before `now` and has not expired yet expires. That is the definition; the real timer heap
@@ -46,7 +55,7 @@ impl ModelHandle {
 }
 
 /// One direction of a descriptor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Direction {
     /// Absolute deadline in nanoseconds; `None` is no deadline.
     pub deadline: Option<u64>,
@@ -54,12 +63,14 @@ pub struct Direction {
     pub expired: bool,
     /// A readiness edge arrived that no wait has consumed (Go's `pdReady`).
     pub ready: bool,
-    /// The waker of the task parked in this direction (Go's `*g`).
+    /// The waker of the task parked in this direction (Go's `*g`); it holds the lock.
     pub parked: Option<WakerId>,
+    /// Wakers queued for the direction's lock, each once.
+    pub queued: Vec<WakerId>,
 }
 
 /// One descriptor slot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desc {
     /// Open (not closing).
     pub open: bool,
@@ -192,19 +203,35 @@ impl Model {
         Ok(())
     }
 
-    /// Go's `netpollunblock`: a parked waiter is woken (and forgotten); a readiness edge is
-    /// stored whether or not someone was parked. Returns whether a waker was woken.
+    /// Go's `netpollunblock`: a parked waiter is woken (and forgotten), and the lock it held
+    /// is released, which wakes the queue; a readiness edge is stored whether or not someone
+    /// was parked. Returns whether a parked waker was woken (the loop counts those only).
     fn unblock(dir: &mut Direction, ready: bool, woken: &mut [u64]) -> bool {
         if ready {
             dir.ready = true;
         }
         match dir.parked.take() {
             Some(w) => {
+                Self::unlock(dir, woken);
                 woken[w] += 1;
                 true
             }
             None => false,
         }
+    }
+
+    /// Release a direction's lock: every queued waker is woken.
+    fn unlock(dir: &mut Direction, woken: &mut [u64]) {
+        for w in dir.queued.drain(..) {
+            woken[w] += 1;
+        }
+    }
+
+    fn queued_total(&self) -> usize {
+        self.descs
+            .iter()
+            .map(|d| d.read.queued.len() + d.write.queued.len())
+            .sum()
     }
 
     fn take_fail(&mut self, call: Call) -> bool {
@@ -293,17 +320,17 @@ impl Model {
         Ok(())
     }
 
-    /// `Netpoll::poll_wait` (Go's `pollWait` + `netpollblock`): the check first, then consume
-    /// a stored edge, else park `waker`.
+    /// `Netpoll::poll_wait` (Go's `readLock` + `pollWait` + `netpollblock`): take the lock
+    /// (queue if a waiter holds it), the check, then consume a stored edge, else park `waker`
+    /// with the lock.
     ///
     /// Where the Rust API differs from Go on purpose, the model follows the Rust API:
     /// * An error wins over a stored edge on every poll. Go's `pollWait` checks first too, but
     ///   a goroutine woken by an edge and then closed before it runs returns the edge; a Rust
     ///   task polls again and gets `Closing`, the answer a fresh wait would give.
-    /// * Polling a parked wait again (a task re-polled, possibly with a new waker) is not
-    ///   Go's "double wait": the wait stays parked and the newest waker is the one woken,
-    ///   as `poll_wait`'s documentation promises. `DoubleWait` needs two concurrent polls,
-    ///   which a sequential model never makes.
+    /// * Polling a parked wait again (a task re-polled, possibly with a new waker) finds the
+    ///   lock held by the parked waker and queues: both are woken by the next unblock, so no
+    ///   waker is ever replaced and lost.
     /// * No spurious wake-up is allowed: sequentially, `poll_wait` wakes its own waker only
     ///   when it races an unblocker, and nothing races here. Wake-up counts are exact.
     pub fn poll_wait(
@@ -312,6 +339,25 @@ impl Model {
         mode: Mode,
         waker: WakerId,
     ) -> Poll<Result<(), PollError>> {
+        let d = match self.lookup(h) {
+            Ok(d) => d,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if !d.open {
+            return Poll::Ready(Err(PollError::Closing));
+        }
+        if d.dir(mode).parked.is_some() {
+            // Locked: queue, once per waker, if the table has room; else poll again at once.
+            if d.dir(mode).queued.contains(&waker) {
+                return Poll::Pending;
+            }
+            if self.queued_total() == self.descs.len() {
+                self.woken[waker] += 1;
+                return Poll::Pending;
+            }
+            self.descs[h.slot].dir_mut(mode).queued.push(waker);
+            return Poll::Pending;
+        }
         if let Err(e) = self.check(h, mode) {
             return Poll::Ready(Err(e));
         }
@@ -324,11 +370,18 @@ impl Model {
         Poll::Pending
     }
 
-    /// `Netpoll::cancel_wait`: forget the parked waker without waking it, if `h` is the
-    /// slot's current generation (open or closing).
-    pub fn cancel_wait(&mut self, h: ModelHandle, mode: Mode) {
-        if self.lookup(h).is_ok() {
-            self.descs[h.slot].dir_mut(mode).parked = None;
+    /// `Netpoll::cancel_wait`: if `h` is open, take the parked waker back and release its
+    /// lock; the waker is dropped if it is the canceller's (`waker`), woken otherwise.
+    pub fn cancel_wait(&mut self, h: ModelHandle, mode: Mode, waker: WakerId) {
+        if !self.lookup(h).is_ok_and(|d| d.open) {
+            return;
+        }
+        let dir = self.descs[h.slot].dir_mut(mode);
+        if let Some(p) = dir.parked.take() {
+            Self::unlock(dir, &mut self.woken);
+            if p != waker {
+                self.woken[p] += 1;
+            }
         }
     }
 
@@ -397,7 +450,7 @@ impl Model {
     fn next_deadline(&self) -> Option<u64> {
         self.descs
             .iter()
-            .flat_map(|d| [d.read, d.write])
+            .flat_map(|d| [&d.read, &d.write])
             .filter(|dir| !dir.expired)
             .filter_map(|dir| dir.deadline)
             .min()
@@ -423,7 +476,7 @@ impl Model {
         d.event_error = r.error;
         d.read_closed |= r.read_closed;
         let mut woken = 0;
-        if r.readable || r.error || r.read_closed {
+        if r.readable || r.error || r.read_closed || r.urgent {
             woken += u64::from(Self::unblock(&mut d.read, true, &mut self.woken));
         }
         if r.writable || r.error {
@@ -510,8 +563,8 @@ impl Model {
             return;
         };
         let d = &self.descs[slot];
-        let next = [d.read, d.write]
-            .iter()
+        let next = [&d.read, &d.write]
+            .into_iter()
             .filter(|dir| !dir.expired)
             .filter_map(|dir| dir.deadline)
             .min();
@@ -561,6 +614,9 @@ impl Model {
             for mode in [Mode::Read, Mode::Write] {
                 let dir = d.dir(mode);
                 if dir.parked.is_none() {
+                    if !dir.queued.is_empty() {
+                        return Err(format!("slot {slot} {mode:?}: queued behind nobody"));
+                    }
                     continue;
                 }
                 let h = ModelHandle {
@@ -576,6 +632,9 @@ impl Model {
                     return Err(format!("slot {slot} {mode:?}: parked waiter with an edge"));
                 }
             }
+        }
+        if self.queued_total() > self.descs.len() {
+            return Err("more wakers queued than the table has nodes".into());
         }
         let open = self.descs.iter().filter(|d| d.open).count();
         if open + self.free.len() != self.descs.len() || open != self.stats.open as usize {

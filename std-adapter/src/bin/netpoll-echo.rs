@@ -1,5 +1,5 @@
-//! An echo server over netpoll-std with idle deadlines, serving until SIGINT or SIGTERM and
-//! then shutting down gracefully.
+//! An echo server over netpoll-std with idle deadlines, serving until SIGINT or SIGTERM
+//! (Ctrl-C or Ctrl-Break on Windows) and then shutting down gracefully.
 //!
 //! ```text
 //! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async \
@@ -10,6 +10,8 @@
 
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/stop.rs"]
+mod stop;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,28 +56,6 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// Block SIGINT and SIGTERM in this thread (and every thread started after), so that
-/// `sigwait` can take them synchronously.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: a zeroed sigset_t is valid storage for sigemptyset to initialise.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t; the calls only write to it and to this thread's mask.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-    set
-}
-
-fn wait_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig = 0;
-    // SAFETY: `set` is an initialised sigset_t and `sig` a writable int.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
-}
-
 fn main() -> ExitCode {
     let o = match options() {
         Ok(o) => o,
@@ -84,7 +64,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let signals = block_signals();
+    // Before any thread starts (see `stop.rs`).
+    let signals = stop::StopSignals::install();
     let listener = match TcpListener::bind(&o.addr) {
         Ok(l) => l,
         Err(e) => {
@@ -110,11 +91,8 @@ fn main() -> ExitCode {
         o.workers,
         idle.map_or("off".to_string(), |d| format!("{d:?}")),
     );
-    let sig = wait_signal(&signals);
-    eprintln!(
-        "netpoll-echo: signal {sig}, shutting down (grace {}s)",
-        o.grace
-    );
+    let sig = signals.wait();
+    eprintln!("netpoll-echo: {sig}, shutting down (grace {}s)", o.grace);
     let served = server.stats();
     let report = server.shutdown(Duration::from_secs_f64(o.grace));
     eprintln!(

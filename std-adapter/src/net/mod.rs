@@ -1,5 +1,9 @@
 //! Go-style sockets with deadlines: [`TcpListener`], [`TcpStream`], [`UdpSocket`], and on Unix
-//! [`UnixListener`], [`UnixStream`].
+//! `UnixListener`, `UnixStream`.
+//!
+//! The socket types implement `AsFd`/`AsRawFd` on Unix and `AsSocket`/`AsRawSocket` on
+//! Windows (where sockets are `SOCKET` handles, not file descriptors). Unix-domain sockets
+//! and `TcpStream::send_file` exist on Unix only.
 //!
 //! Every type works both ways at once:
 //! * **blocking**: `std::io::Read`/`Write` (also on `&T`, so one thread can read while another
@@ -11,19 +15,21 @@
 //! Deadlines follow Go: absolute, `None` clears, a deadline in the past fails the next
 //! operation at once, an operation past its deadline fails with `io::ErrorKind::TimedOut`
 //! ("i/o timeout"), and a new deadline applies to operations already blocked. Read deadlines
-//! also bound `accept` and `recv`; write deadlines bound `connect`'s wait, `send` and
-//! [`TcpStream::send_file`].
+//! also bound `accept` and `recv`; write deadlines bound `connect`'s wait, `send` and (Unix)
+//! `TcpStream::send_file`.
 
 mod tcp;
 mod udp;
+#[cfg(unix)]
 mod unix;
 
 pub use tcp::{ListenerBuilder, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
 
-/// Deadline setters, `close`, `closer`, `runtime`, `AsFd`/`AsRawFd`, `Debug` for a type with
-/// a `fd: PollFd<_>` field.
+/// Deadline setters, `close`, `closer`, `runtime`, `AsFd`/`AsRawFd` (Unix) or
+/// `AsSocket`/`AsRawSocket` (Windows), `Debug` for a type with a `fd: PollFd<_>` field.
 macro_rules! common_methods {
     ($ty:ty) => {
         impl $ty {
@@ -61,15 +67,31 @@ macro_rules! common_methods {
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsFd for $ty {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                self.fd.as_fd()
+                std::os::fd::AsFd::as_fd(self.fd.io())
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsRawFd for $ty {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&self.fd))
+                std::os::fd::AsRawFd::as_raw_fd(self.fd.io())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                std::os::windows::io::AsSocket::as_socket(self.fd.io())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::AsRawSocket::as_raw_socket(self.fd.io())
             }
         }
 
@@ -155,8 +177,8 @@ macro_rules! stream_io {
 
 /// `futures-io` `AsyncRead` + `AsyncWrite` for a stream type `$t`: invoked for the type and
 /// for a shared reference to it, so one task can read while another writes (a split through
-/// `Arc` or a borrow). One waiter per direction: if two tasks read (or write) at once, only
-/// the one that polled last is woken, as with tokio's `poll_read_ready`.
+/// `Arc` or a borrow). Several tasks reading (or writing) at once take turns on the
+/// direction's lock; none is lost (see `fd.rs`).
 macro_rules! stream_async_io {
     ($t:ty) => {
         impl futures_io::AsyncRead for $t {
@@ -251,7 +273,9 @@ macro_rules! std_conversions {
 /// The most bytes one `readv` can return for `bufs`: std passes at most `IOV_MAX` buffers to
 /// the kernel, so a read that fills those is full, not short (and the socket not drained).
 pub(crate) fn vectored_cap(bufs: &[std::io::IoSliceMut<'_>]) -> usize {
-    // IOV_MAX on Linux (`UIO_MAXIOV`) and macOS; std caps `readv` at the platform's value.
+    // IOV_MAX on Linux (`UIO_MAXIOV`), macOS and FreeBSD; std caps `readv` at the platform's
+    // value. Windows' `WSARecv` takes every buffer, so a cap there only ever makes a read that
+    // filled the first 1,024 buffers count as full: one more syscall, never a skipped one.
     const IOV_MAX: usize = 1024;
     bufs.iter().take(IOV_MAX).map(|b| b.len()).sum()
 }

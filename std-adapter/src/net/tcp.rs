@@ -1,10 +1,12 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+#[cfg(unix)]
 use std::fs::File;
 use std::future::Future;
-use std::io::{self, Seek, SeekFrom};
+use std::io;
+#[cfg(unix)]
+use std::io::{Seek, SeekFrom};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, OwnedFd};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -12,17 +14,17 @@ use netpoll_core::Mode;
 
 use super::{common_methods, pick, std_conversions, stream_io};
 use crate::fd::PollFd;
-use crate::sys::net as sysnet;
+use crate::sys::{net as sysnet, AsSource};
 use crate::Runtime;
 
 /// A TCP connection with Go-style deadlines, usable blocking (`Read`/`Write`) and async
 /// (`AsyncRead`/`AsyncWrite`).
 ///
 /// Both are implemented for `&TcpStream` too, so one thread or task can read while another
-/// writes (share it through an `Arc`, or borrow it). Each direction has one waiter: two
-/// tasks reading at once (or a task and a blocking reader) is allowed but only the one that
-/// polled last is woken (tokio's `poll_read_ready` has the same rule), so give each direction
-/// one owner.
+/// writes (share it through an `Arc`, or borrow it). Any number of threads and tasks may read
+/// (or write) at once, blocking and async mixed: as with Go's `net.Conn`, they take turns on
+/// the direction's lock, each completes or fails with a timeout, and
+/// [`close`](Self::close) wakes every one of them with "use of closed network connection".
 ///
 /// Like Go, new connections have `TCP_NODELAY` set.
 pub struct TcpStream {
@@ -45,7 +47,7 @@ fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
 
 /// Whether a non-blocking connect has finished: `WouldBlock` while in progress.
 fn connect_done(s: &std::net::TcpStream) -> io::Result<()> {
-    if let Some(e) = sysnet::take_error(s.as_fd())? {
+    if let Some(e) = sysnet::take_error(s.as_source())? {
         return Err(e);
     }
     match s.peer_addr() {
@@ -56,20 +58,20 @@ fn connect_done(s: &std::net::TcpStream) -> io::Result<()> {
 }
 
 impl TcpStream {
-    fn from_fd(fd: OwnedFd, rt: &Runtime) -> io::Result<TcpStream> {
-        let s = std::net::TcpStream::from(fd);
+    fn from_socket(s: socket2::Socket, rt: &Runtime) -> io::Result<TcpStream> {
+        let s = std::net::TcpStream::from(s);
         // Like Go: small writes go out at once. Not fatal if the option is refused.
         let _ = s.set_nodelay(true);
         Ok(TcpStream {
-            fd: PollFd::new(s, rt, true)?,
+            fd: PollFd::tcp_stream(s, rt)?,
         })
     }
 
     /// Start connecting to `addr`; `Ok((stream, false))` if still in progress.
     fn start(rt: &Runtime, addr: &SocketAddr) -> io::Result<(TcpStream, bool)> {
-        let fd = sysnet::socket(addr, libc::SOCK_STREAM)?;
-        let done = sysnet::start_connect(fd.as_fd(), addr)?;
-        Ok((TcpStream::from_fd(fd, rt)?, done))
+        let s = sysnet::socket(addr, socket2::Type::STREAM)?;
+        let done = sysnet::start_connect(&s, addr)?;
+        Ok((TcpStream::from_socket(s, rt)?, done))
     }
 
     /// Connect (blocking) using the global runtime, trying each address in turn.
@@ -140,7 +142,7 @@ impl TcpStream {
     pub fn from_std_in(s: std::net::TcpStream, rt: &Runtime) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         Ok(TcpStream {
-            fd: PollFd::new(s, rt, true)?,
+            fd: PollFd::tcp_stream(s, rt)?,
         })
     }
 
@@ -180,13 +182,18 @@ impl TcpStream {
     /// Send `count` bytes of `file` starting at `offset` with `sendfile(2)` (no copy through
     /// user space), blocking while the socket is full and honouring the write deadline.
     /// Returns the bytes sent: fewer than `count` only if the file ended.
+    ///
+    /// Unix only. On Linux this is `sendfile(2)`; on the other Unix systems a positioned read
+    /// and a write through a 16 KiB buffer (their `sendfile` loses the count of a partial send
+    /// on a non-blocking socket).
+    #[cfg(unix)]
     pub fn send_file(&self, file: &File, offset: u64, count: u64) -> io::Result<u64> {
         let mut off = offset;
         let mut left = count;
         while left > 0 {
             let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
             let n = self.fd.blocking(Mode::Write, |s| {
-                sysnet::sendfile(s.as_fd(), file.as_fd(), &mut off, chunk)
+                sysnet::sendfile(s.as_source(), file, &mut off, chunk)
             })?;
             if n == 0 {
                 break;
@@ -198,6 +205,8 @@ impl TcpStream {
 
     /// Go's `TCPConn.ReadFrom(*os.File)`: send the rest of `file`, from its current position,
     /// with [`send_file`](Self::send_file), and advance the position by what was sent.
+    /// Unix only.
+    #[cfg(unix)]
     pub fn send_file_to_end(&self, file: &mut File) -> io::Result<u64> {
         let pos = file.stream_position()?;
         let len = file.metadata()?.len();
@@ -238,7 +247,8 @@ impl Default for ListenerBuilder {
 
 impl ListenerBuilder {
     /// Set `SO_REUSEPORT`, so several listeners (one per worker thread) can bind one port and
-    /// the kernel spreads connections among them.
+    /// the kernel spreads connections among them. Unix only: on Windows `bind` fails with
+    /// `ErrorKind::Unsupported` when this is on.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -262,8 +272,8 @@ impl ListenerBuilder {
         let mut last = None;
         for a in resolve(addr)? {
             match sysnet::tcp_listen(&a, self.reuse_port, self.backlog) {
-                Ok(fd) => {
-                    let l = std::net::TcpListener::from(fd);
+                Ok(s) => {
+                    let l = std::net::TcpListener::from(s);
                     return Ok(TcpListener {
                         fd: PollFd::new(l, &rt, true)?,
                     });
@@ -316,14 +326,17 @@ impl TcpListener {
         self.fd.io().local_addr()
     }
 
-    fn accept_one(&self, l: &std::net::TcpListener) -> io::Result<(OwnedFd, SocketAddr)> {
+    fn accept_one(&self, l: &std::net::TcpListener) -> io::Result<(socket2::Socket, SocketAddr)> {
         let _ = self;
         #[cfg(feature = "fault-injection")]
         crate::sys::fault::before_accept(self.fd.runtime().shared().np.poller())?;
-        sysnet::accept(l.as_fd())
+        sysnet::accept(l.as_source())
     }
 
-    fn wrap(&self, (fd, addr): (OwnedFd, SocketAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+    fn wrap(
+        &self,
+        (fd, addr): (socket2::Socket, SocketAddr),
+    ) -> io::Result<(TcpStream, SocketAddr)> {
         wrap_in(self.fd.runtime(), (fd, addr))
     }
 
@@ -355,10 +368,13 @@ impl TcpListener {
     }
 }
 
-fn wrap_in(rt: &Runtime, (fd, addr): (OwnedFd, SocketAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+fn wrap_in(
+    rt: &Runtime,
+    (s, addr): (socket2::Socket, SocketAddr),
+) -> io::Result<(TcpStream, SocketAddr)> {
     // If the pool is full the new connection is closed here (dropped), and the error says
     // why; the listener keeps working.
-    Ok((TcpStream::from_fd(fd, rt)?, addr))
+    Ok((TcpStream::from_socket(s, rt)?, addr))
 }
 
 std_conversions!(TcpStream, std::net::TcpStream);

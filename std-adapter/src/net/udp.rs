@@ -29,8 +29,14 @@ impl UdpSocket {
     }
 
     /// Wrap a `std` socket (made non-blocking) in `rt`.
+    ///
+    /// On Windows this also turns `SIO_UDP_CONNRESET` off, as Go does: otherwise a datagram
+    /// answered by an ICMP "port unreachable" makes the next receive fail with
+    /// `WSAECONNRESET`, where Unix reports nothing on an unconnected socket.
     pub fn from_std_in(s: std::net::UdpSocket, rt: &Runtime) -> io::Result<UdpSocket> {
         s.set_nonblocking(true)?;
+        #[cfg(windows)]
+        crate::sys::net::udp_no_connreset(crate::sys::AsSource::as_source(&s))?;
         // No shutdown on close: a UDP socket is woken through the poller alone.
         Ok(UdpSocket {
             fd: PollFd::new(s, rt, false)?,

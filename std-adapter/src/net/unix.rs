@@ -14,7 +14,8 @@ use crate::fd::PollFd;
 use crate::Runtime;
 
 /// A Unix-domain stream with Go-style deadlines, blocking and async; like
-/// [`TcpStream`](crate::TcpStream), also through `&UnixStream` (one owner per direction).
+/// [`TcpStream`](crate::TcpStream), also through `&UnixStream`, by any number of readers and
+/// writers at once.
 pub struct UnixStream {
     fd: PollFd<std::os::unix::net::UnixStream>,
 }

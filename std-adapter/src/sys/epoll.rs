@@ -1,8 +1,10 @@
 //! Native epoll (Go's `netpoll_epoll.go`), through libc.
 //!
 //! * One epoll instance (`EPOLL_CLOEXEC`); every descriptor is added once with
-//!   `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET` and the core's token as `data.u64`, so `arm`
-//!   is never needed and an event whose generation is stale is dropped by the core.
+//!   `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET` and the core's token as `data.u64`,
+//!   so `arm` is never needed and an event whose generation is stale is dropped by the core.
+//!   `EPOLLPRI` is there for TCP's urgent data: a read stops short at the urgent mark, and the
+//!   edge tells readers that a short read is no proof of an empty queue (see `fd.rs`).
 //! * The break is an eventfd, registered level-triggered under a token no descriptor can have;
 //!   the core deduplicates wakes, this file only drains the counter when it fires.
 //! * Up to [`EVENTS`] events per wait, in a stack buffer: `wait` runs on one thread at a time
@@ -60,17 +62,18 @@ impl Epoll {
     }
 
     pub(crate) fn register(&self, source: &Source, token: Token) -> io::Result<()> {
-        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        let events =
+            libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET;
         self.ctl(
             libc::EPOLL_CTL_ADD,
-            source.as_fd().as_raw_fd(),
+            source.raw_source(),
             events as u32,
             token.0,
         )
     }
 
     pub(crate) fn deregister(&self, source: &Source, _token: Token) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, source.as_fd().as_raw_fd(), 0, 0)
+        self.ctl(libc::EPOLL_CTL_DEL, source.raw_source(), 0, 0)
     }
 
     pub(crate) fn arm(&self, _: &Source, _: Token, _: netpoll_core::Mode) -> io::Result<()> {
@@ -143,8 +146,9 @@ impl Epoll {
 /// (they read EOF or the error) and, for a full hang-up, writers; `EPOLLERR` wakes both, and
 /// the syscall they retry reports the precise error (`ECONNRESET`, `ECONNREFUSED`, ...).
 ///
-/// `EPOLLRDHUP` (or a full hang-up) also sets the descriptor's sticky
-/// read-closed mark, which stops readers from skipping the read after a short one.
+/// `EPOLLRDHUP` (or a full hang-up) also sets the descriptor's sticky read-closed mark, and
+/// `EPOLLPRI` (urgent data) its sticky urgent mark; either stops readers from skipping the
+/// read after a short one.
 ///
 /// Only an `EPOLLERR` that comes alone marks the descriptor's event-error flag, as in Go since
 /// 1.20: combined with readiness (an ICMP error on a UDP socket that is still writable) it
@@ -157,6 +161,7 @@ fn readiness(flags: u32) -> Readiness {
         writable: has(libc::EPOLLOUT | libc::EPOLLHUP | err),
         error: flags == err as u32,
         read_closed: has(libc::EPOLLRDHUP | libc::EPOLLHUP),
+        urgent: has(libc::EPOLLPRI),
     }
 }
 
@@ -179,6 +184,8 @@ mod tests {
         );
         let r = readiness(libc::EPOLLOUT as u32);
         assert!(!r.readable && r.writable);
+        let r = readiness((libc::EPOLLIN | libc::EPOLLPRI) as u32);
+        assert!(r.readable && r.urgent && !r.read_closed);
     }
 
     #[test]

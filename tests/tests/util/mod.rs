@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,22 +22,25 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// How long a "must not return" test watches an operation that has no deadline (Go: 100ms).
 pub const MUST_NOT_RETURN: Duration = Duration::from_millis(100);
 
-/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend, in
-/// `mod epoll`, `mod polling` and `mod polling_oneshot`, each on a fresh runtime.
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend the OS has, in
+/// `mod epoll` (Linux), `mod polling` and `mod polling_oneshot`, each on a fresh runtime. A
+/// body may carry attributes (`#[cfg(unix)]`, `#[cfg_attr(wine, ignore = "why")]`), which
+/// each of its tests gets.
 macro_rules! per_backend {
-    ($($test:ident),* $(,)?) => {
+    ($($(#[$meta:meta])* $test:ident),* $(,)?) => {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         mod epoll {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&crate::util::rt(netpoll_std::BackendKind::Epoll))
             } )*
         }
         mod polling {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&crate::util::rt(netpoll_std::BackendKind::Polling))
             } )*
         }
         mod polling_oneshot {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
             } )*
         }
@@ -177,17 +179,25 @@ pub fn dial(rt: &Runtime, addr: SocketAddr) -> TcpStream {
     TcpStream::connect_in(rt, addr).expect("connect")
 }
 
-/// Wait until `fd` has data queued to read, without consuming it: peeks through a duplicate
-/// of the descriptor (which shares the socket, so the registration is untouched).
-pub fn wait_for_data(fd: impl AsFd) {
-    let dup = fd.as_fd().try_clone_to_owned().expect("dup");
+/// Wait until `s` has data queued to read, without consuming it: peeks through a duplicate
+/// of the socket (which shares it, so the registration is untouched).
+pub fn wait_for_data<'a, S>(s: &'a S)
+where
+    socket2::SockRef<'a>: From<&'a S>,
+{
+    let dup = socket2::SockRef::from(s).try_clone().expect("dup");
+    // The duplicate shares the original's non-blocking mode on Unix; Windows does not say
+    // whether a duplicated handle does, so it is set (a no-op where it is shared).
+    dup.set_nonblocking(true).expect("non-blocking");
     let probe = std::net::UdpSocket::from(dup);
-    // `peek` is `recv(MSG_PEEK)`, valid on any socket type; the duplicate shares the
-    // original's non-blocking mode, so it never blocks.
+    // `peek` is `recv(MSG_PEEK)`, valid on any socket type, and never blocks here.
     // Dropping `probe` closes only the duplicate; the original stays open and registered.
+    // Room for any datagram: Windows fails a peek that would truncate one (`WSAEMSGSIZE`)
+    // where Unix returns the part that fits.
+    let mut buf = vec![0u8; 64 * 1024];
     eventually(
         "data queued",
-        || matches!(probe.peek(&mut [0u8; 1]), Ok(n) if n > 0),
+        || matches!(probe.peek(&mut buf), Ok(n) if n > 0),
     );
 }
 
