@@ -32,8 +32,9 @@ run_one() {
   local bin=$1 target=$2 qemu=$3 machine=$4
   shift 4
   local fw="$target_dir/$target/release/$bin"
+  # `|| return`: errexit does not apply inside a function called from `run_one ... ||`.
   cargo build --release --quiet --manifest-path "$here/Cargo.toml" --target "$target" \
-    --target-dir "$target_dir" --bin "$bin"
+    --target-dir "$target_dir" --bin "$bin" || return 1
 
   local dir
   dir=$(mktemp -d)

@@ -297,7 +297,7 @@ fn soft_irq_wakes_blocked_read(np: &Np) -> CheckResult {
         np.poll_wait(h, Mode::Read, &mut cx).is_pending(),
         "the edge was delivered twice",
     )?;
-    np.cancel_wait(h, Mode::Read);
+    np.cancel_wait(h, Mode::Read, Waker::noop());
     close(np, h, lines::SOFT)
 }
 
@@ -359,7 +359,7 @@ fn expired_deadline_fails_at_once(np: &Np) -> CheckResult {
         np.poll_wait(h, Mode::Read, &mut cx).is_pending(),
         "the wait did not block after clearing the deadline",
     )?;
-    np.cancel_wait(h, Mode::Read);
+    np.cancel_wait(h, Mode::Read, &waker);
     close(np, h, lines::TIMER)
 }
 
@@ -404,7 +404,7 @@ fn event_after_close_wakes_nobody<B: Board>(np: &Np) -> CheckResult {
         np.poll_wait(h2, Mode::Read, &mut cx).is_pending(),
         "the reopened descriptor saw the old event",
     )?;
-    np.cancel_wait(h2, Mode::Read);
+    np.cancel_wait(h2, Mode::Read, &waker);
     close(np, h2, lines::CLOSED)
 }
 
