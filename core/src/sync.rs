@@ -22,7 +22,7 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
 pub(crate) use portable_atomic::AtomicU64;
 // Where the target has compare-and-swap, the 8- and 32-bit atomics are the standard library's:
 // the same instructions as portable-atomic's, without its run-time ordering checks, which a
-// size-optimised build keeps out of line (about 100 bytes of netpoll-core on thumbv7m at
+// size-optimised build keeps out of line (120 bytes of netpoll-core on thumbv7m at
 // opt-level "z").
 #[cfg(all(not(loom), target_has_atomic = "8", target_has_atomic = "32"))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
