@@ -98,7 +98,7 @@ for b in "lm3s6965evb thumbv7m-none-eabi" "mps2-an386 thumbv7em-none-eabihf" \
     --target-dir target/qemu --bin size-probe --features probe-boards -- -D warnings
 done
 
-part "sizes (boards/qemu/size.sh; fails if netpoll-core's .text on thumbv7m exceeds 8 KiB)"
+part "sizes (boards/qemu/size.sh; fails if netpoll-core's code on thumbv7m exceeds 8 KiB)"
 bash boards/qemu/size.sh
 
 part "done"

@@ -4,6 +4,7 @@
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{NVIC, SCB, SYST};
+use cortex_m_rt::exception;
 
 /// One entry of the device-specific part of the vector table (`__INTERRUPTS`): a handler, or
 /// zero for a reserved slot.
@@ -32,6 +33,40 @@ pub extern "C" fn unexpected_irq() {
     let vect = SCB::vect_active();
     crate::println!("unexpected interrupt {:?}", vect);
     crate::fail("unexpected interrupt");
+}
+
+/// The device part of the vector table: `handlers` at their interrupt numbers,
+/// [`unexpected_irq`] everywhere else. For the board's `__INTERRUPTS` static.
+pub const fn vector_table<const N: usize>(handlers: &[(Irq, extern "C" fn())]) -> [Vector; N] {
+    let mut v = [Vector {
+        handler: unexpected_irq,
+    }; N];
+    let mut i = 0;
+    while i < handlers.len() {
+        let (irq, handler) = handlers[i];
+        v[irq.0 as usize] = Vector { handler };
+        i += 1;
+    }
+    v
+}
+
+/// Bring the board up: enable its software interrupt and its UART receive interrupt, and
+/// start SysTick at [`TICK_HZ`](crate::time::TICK_HZ) from a core clock of `core_hz`.
+/// Priorities, highest first: the software interrupt, the UART, the tick (any order works:
+/// handlers share state only through critical sections and atomics).
+pub fn start(core_hz: u32, soft: Irq, uart: Irq) {
+    let Some(mut p) = cortex_m::Peripherals::take() else {
+        crate::fail("peripherals taken twice")
+    };
+    enable_irq(&mut p.NVIC, soft, 0x40);
+    enable_irq(&mut p.NVIC, uart, 0x80);
+    start_tick(&mut p.SYST, &mut p.SCB, core_hz, 0xC0);
+}
+
+#[exception]
+fn SysTick() {
+    let now = crate::time::on_tick();
+    crate::on_tick(now);
 }
 
 /// Start SysTick interrupting [`TICK_HZ`](crate::time::TICK_HZ) times a second from a core

@@ -9,8 +9,8 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::{entry, exception};
-use netpoll_qemu::arm::{self, unexpected_irq, Irq, Vector};
+use cortex_m_rt::entry;
+use netpoll_qemu::arm::{self, Irq, Vector};
 use netpoll_qemu::checks::{self, Board};
 use netpoll_qemu::mmio::Regs;
 
@@ -75,31 +75,13 @@ extern "C" fn soft_irq() {
     netpoll_qemu::on_soft_irq();
 }
 
-#[exception]
-fn SysTick() {
-    let now = netpoll_qemu::time::on_tick();
-    netpoll_qemu::on_tick(now);
-}
-
 #[unsafe(link_section = ".vector_table.interrupts")]
 #[unsafe(no_mangle)]
-static __INTERRUPTS: [Vector; 31] = {
-    let mut v = [Vector {
-        handler: unexpected_irq,
-    }; 31];
-    v[UART0_IRQ.0 as usize] = Vector { handler: uart0_irq };
-    v[SOFT_IRQ.0 as usize] = Vector { handler: soft_irq };
-    v
-};
+static __INTERRUPTS: [Vector; 31] =
+    arm::vector_table(&[(UART0_IRQ, uart0_irq), (SOFT_IRQ, soft_irq)]);
 
 #[entry]
 fn main() -> ! {
-    let Some(mut p) = cortex_m::Peripherals::take() else {
-        netpoll_qemu::fail("peripherals taken twice")
-    };
-    // Priorities (lower preempts higher): software interrupt, then UART, then the tick.
-    arm::enable_irq(&mut p.NVIC, SOFT_IRQ, 0x40);
-    arm::enable_irq(&mut p.NVIC, UART0_IRQ, 0x80);
-    arm::start_tick(&mut p.SYST, &mut p.SCB, CORE_HZ, 0xC0);
+    arm::start(CORE_HZ, SOFT_IRQ, UART0_IRQ);
     checks::run::<Lm3s6965>()
 }

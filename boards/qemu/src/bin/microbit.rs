@@ -11,8 +11,8 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::{entry, exception};
-use netpoll_qemu::arm::{self, unexpected_irq, Irq, Vector};
+use cortex_m_rt::entry;
+use netpoll_qemu::arm::{self, Irq, Vector};
 use netpoll_qemu::checks::{self, Board};
 use netpoll_qemu::mmio::Regs;
 
@@ -85,31 +85,13 @@ extern "C" fn swi0_irq() {
     netpoll_qemu::on_soft_irq();
 }
 
-#[exception]
-fn SysTick() {
-    let now = netpoll_qemu::time::on_tick();
-    netpoll_qemu::on_tick(now);
-}
-
 #[unsafe(link_section = ".vector_table.interrupts")]
 #[unsafe(no_mangle)]
-static __INTERRUPTS: [Vector; 21] = {
-    let mut v = [Vector {
-        handler: unexpected_irq,
-    }; 21];
-    v[UART0_IRQ.0 as usize] = Vector { handler: uart0_irq };
-    v[SWI0_IRQ.0 as usize] = Vector { handler: swi0_irq };
-    v
-};
+static __INTERRUPTS: [Vector; 21] =
+    arm::vector_table(&[(UART0_IRQ, uart0_irq), (SWI0_IRQ, swi0_irq)]);
 
 #[entry]
 fn main() -> ! {
-    let Some(mut p) = cortex_m::Peripherals::take() else {
-        netpoll_qemu::fail("peripherals taken twice")
-    };
-    // Priorities (two bits on the M0; lower preempts higher): SWI0, then UART, then the tick.
-    arm::enable_irq(&mut p.NVIC, SWI0_IRQ, 0x40);
-    arm::enable_irq(&mut p.NVIC, UART0_IRQ, 0x80);
-    arm::start_tick(&mut p.SYST, &mut p.SCB, CORE_HZ, 0xC0);
+    arm::start(CORE_HZ, SWI0_IRQ, UART0_IRQ);
     checks::run::<Microbit>()
 }
