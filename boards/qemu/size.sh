@@ -70,6 +70,10 @@ echo "|---|---:|---:|---:|---:|---:|---:|"
 status=0
 for t in "${targets[@]}"; do
   base=$(build_probe "$t" size-probe)
+  if "$nm_tool" -C "$base" | grep -q netpoll_; then
+    echo "size.sh: the baseline probe for $t links netpoll code; the difference would be wrong" >&2
+    exit 1
+  fi
   core=$(build_probe "$t" probe-core)
   full=$(build_probe "$t" probe-boards)
   read -r bt _ bf br bb <<<"$(measure "$base")"
