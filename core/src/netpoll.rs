@@ -378,14 +378,19 @@ where
             self.decref(index);
             return Err(Error::Poll(PollError::StaleHandle));
         }
-        d.deadlines.with(|dl| {
+        let had_entry = d.deadlines.with(|dl| {
             // Under this lock the only other writer of the info word is the loop flipping
             // EVENT_ERR; a read-modify-write keeps it. Release orders CLOSING before the slot
             // unblocks below (see slot.rs).
             d.info.fetch_or(CLOSING, Ordering::AcqRel);
             dl.read = NEVER;
             dl.write = NEVER;
+            dl.armed != NEVER
         });
+        if had_entry {
+            // The loop drops the entry at its next turn instead of waking for it.
+            self.mark_dirty(index);
+        }
         let r = d.read.unblock(Unblock::Wake);
         let w = d.write.unblock(Unblock::Wake);
         self.settle(d, index, Mode::Read, r);
@@ -422,11 +427,52 @@ where
         self.set_deadlines(h, at, READ_EXPIRED | WRITE_EXPIRED)
     }
 
+    #[inline]
     fn set_deadlines(&self, h: Handle, at: Option<Instant>, which: u32) -> Result<(), PollError> {
         let d = self.desc(h)?;
         let t = at.map_or(NEVER, Instant::as_nanos);
         let expired = t != NEVER && self.clock.has_passed(Instant::from_nanos(t));
-        let (fire, lowered) = d.deadlines.with(|dl| {
+        // The per-read reset, inline: a deadline still ahead, on directions that have not
+        // expired, no earlier than the loop's next look at this descriptor (`armed`, which is
+        // never later than a pending deadline). Nothing else changes: no expired bit, no
+        // earlier wake-up; the loop's entry comes due at `armed` and is re-keyed then. So the
+        // whole update is a store or two under the descriptor's lock.
+        let done = d.deadlines.with(|dl| {
+            let info = d.load_info();
+            let fast = info_generation(info) == h.generation()
+                && info & (CLOSING | which) == 0
+                && !expired
+                && t != NEVER
+                && t >= dl.armed;
+            if fast {
+                if which & READ_EXPIRED != 0 {
+                    dl.read = t;
+                }
+                if which & WRITE_EXPIRED != 0 {
+                    dl.write = t;
+                }
+            }
+            fast
+        });
+        if done {
+            return Ok(());
+        }
+        self.set_deadlines_slow(d, h, t, expired, which)
+    }
+
+    /// Everything else a deadline change may do: fail on a closed or stale handle, expire a
+    /// direction (waking its waiter) or clear its expiry, move the loop's next look earlier.
+    #[cold]
+    #[inline(never)]
+    fn set_deadlines_slow(
+        &self,
+        d: &PollDesc<L>,
+        h: Handle,
+        t: u64,
+        expired: bool,
+        which: u32,
+    ) -> Result<(), PollError> {
+        let (fire, lowered, drop_entry) = d.deadlines.with(|dl| {
             let info = d.load_info();
             if info_generation(info) != h.generation() {
                 return Err(PollError::StaleHandle);
@@ -454,13 +500,18 @@ where
             } else {
                 None
             };
-            Ok((fire, lowered))
+            // No deadline left but an entry in the loop's queue: let the loop drop it at its
+            // next turn (no wake-up needed: it would only look earlier than necessary).
+            let drop_entry = next == NEVER && dl.armed != NEVER;
+            Ok((fire, lowered, drop_entry))
         })?;
         if let Some(mut e) = lowered {
             if self.mark_dirty(h.index()) {
                 e = e.min(d.deadlines.with(|dl| dl.armed));
             }
             self.lower_wake_at(e);
+        } else if drop_entry {
+            self.mark_dirty(h.index());
         }
         if fire != 0 {
             self.unblock_expired(h.index(), fire);
@@ -619,22 +670,16 @@ where
         }
     }
 
-    /// The earliest deadline still pending, after re-keying top entries whose descriptor moved
-    /// its deadline later or cleared it (so the loop never sleeps towards a stale time).
+    /// When the loop must look at the timers next: the top entry's key. It may be earlier
+    /// than the deadline it stands for, if that deadline was moved later since: the entry is
+    /// re-keyed when it comes due (`fire_due`), not before. Re-keying stale entries here, each
+    /// time the loop is about to sleep, would keep the sleep exact but cost a heap operation per
+    /// deadline reset on a busy loop (every connection resetting its read deadline before every
+    /// read makes the top stale at almost every turn); the lazy way costs at most one early
+    /// look per deadline that is still pending when its old time comes, and none per reset.
+    /// Cleared deadlines do not wait for that: their entries go through the dirty list.
     fn next_timer(&self, heap: &mut TimerHeap<'_, L>) -> Option<u64> {
-        let descs = self.descs();
-        while let Some((key, index)) = heap.peek() {
-            let d = &descs[index as usize];
-            let actual = d.deadlines.with(|dl| {
-                dl.armed = dl.next_pending(d.load_info());
-                dl.armed
-            });
-            if actual == key {
-                return Some(key);
-            }
-            heap.set(index, actual);
-        }
-        None
+        heap.peek().map(|(key, _)| key)
     }
 
     fn fire_due(&self, heap: &mut TimerHeap<'_, L>, now: u64, n: &mut LoopCounters) {

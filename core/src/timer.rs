@@ -8,8 +8,12 @@
 //! * pushing a deadline later (the per-read idle-timeout reset) does not touch the heap: the old
 //!   entry comes due early, finds nothing expired, and is re-keyed (lazily, as Go's sequence
 //!   numbers would discard a stale timer);
-//! * before sleeping the loop re-validates the top entry the same way, so a deadline that moved
-//!   later or was cleared never costs a wake-up;
+//! * the loop sleeps no later than the top entry's key, which may stand for a deadline moved
+//!   later since: it looks early at most once per deadline still pending at its old time, and
+//!   never once per reset (re-validating the top before every sleep cost a heap operation per
+//!   reset on a busy server: 270 instructions per echoed message with a deadline per read);
+//! * a cleared deadline (or a closed descriptor) goes through the dirty list, and the loop
+//!   drops its entry at its next turn: it costs no wake-up;
 //! * capacity is exactly one entry per slot, stored in the slots themselves: nothing to size,
 //!   nothing that can fill up.
 //!

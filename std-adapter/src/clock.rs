@@ -50,14 +50,22 @@ impl StdClock {
 
     /// `at` on this clock, saturating: before the epoch becomes [`Instant::ZERO`] (always
     /// expired), beyond `u64` nanoseconds becomes [`Instant::MAX`] (never fires).
+    #[inline]
     pub fn instant(&self, at: std::time::Instant) -> Instant {
         match at.checked_duration_since(self.epoch) {
             None => Instant::ZERO,
-            Some(d) => Instant::ZERO.saturating_add(d),
+            // In u64 arithmetic: `Duration::as_nanos` goes through u128.
+            Some(d) => Instant::from_nanos(
+                d.as_secs()
+                    .checked_mul(1_000_000_000)
+                    .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+                    .unwrap_or(u64::MAX),
+            ),
         }
     }
 
     /// A user deadline (`None`: no deadline) as the core's deadline.
+    #[inline]
     pub fn deadline(&self, at: Option<std::time::Instant>) -> Option<Instant> {
         at.map(|t| self.instant(t))
     }
@@ -82,6 +90,7 @@ impl Clock for StdClock {
         self.instant(std::time::Instant::now())
     }
 
+    #[inline]
     fn has_passed(&self, at: Instant) -> bool {
         if let Some(c) = self.coarse {
             if let Some(coarse) = coarse_monotonic_ns() {
@@ -125,6 +134,7 @@ impl Coarse {
 }
 
 #[cfg(target_os = "linux")]
+#[inline]
 fn monotonic_ns(clock: libc::clockid_t) -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -134,13 +144,17 @@ fn monotonic_ns(clock: libc::clockid_t) -> Option<u64> {
     if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return None;
     }
-    u64::try_from(ts.tv_sec)
-        .ok()?
-        .checked_mul(1_000_000_000)?
-        .checked_add(u64::try_from(ts.tv_nsec).ok()?)
+    // A monotonic clock's seconds are non-negative and far from overflowing u64 nanoseconds
+    // (584 years of uptime); the nanoseconds are below 10^9.
+    Some(
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64),
+    )
 }
 
 #[cfg(target_os = "linux")]
+#[inline]
 fn coarse_monotonic_ns() -> Option<u64> {
     monotonic_ns(libc::CLOCK_MONOTONIC_COARSE)
 }

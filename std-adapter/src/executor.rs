@@ -189,6 +189,11 @@ impl Pool {
         self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len()
     }
 
+    /// Every worker's runtime (handles).
+    pub(crate) fn runtimes(&self) -> Vec<Runtime> {
+        self.workers.iter().map(|w| w.rt.clone()).collect()
+    }
+
     /// Worker `i`'s runtime: register the sockets of tasks spawned on `i` with it.
     pub(crate) fn runtime(&self, i: usize) -> &Runtime {
         &self.workers[i % self.workers.len()].rt
@@ -224,6 +229,10 @@ fn pop_local() -> Option<Arc<Task>> {
 
 fn run(w: &Arc<Worker>, counters: &PoolCounters) {
     CURRENT.with(|c| c.set(Arc::as_ptr(w)));
+    // Before the first task: a handler that blocks on one of this runtime's sockets must find
+    // its thread the driver, even if it runs before the worker's first turn of the loop
+    // (otherwise it parks the only thread that could wake it).
+    w.rt.shared().drive_from_here();
     let mut in_a_row = 0u32;
     let mut backoff = Duration::from_millis(1);
     loop {

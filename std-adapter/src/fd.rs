@@ -111,6 +111,19 @@ impl<S: AsSource + 'static> PollFd<S> {
         })
     }
 
+    /// A second handle to the same registered socket (deadlines, locks and close shared); the
+    /// descriptor is released when the last handle is dropped.
+    pub(crate) fn share(&self) -> PollFd<S> {
+        PollFd {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Whether `self` and `other` are handles to the same registered socket.
+    pub(crate) fn same_as(&self, other: &PollFd<S>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The wrapped `std` socket.
     pub(crate) fn io(&self) -> &S {
         &self.inner.io
@@ -150,6 +163,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     }
 
     /// Set the read, write or both deadlines (`None` clears).
+    #[inline]
     pub(crate) fn set_deadline(
         &self,
         which: Option<Mode>,

@@ -15,9 +15,11 @@ pub mod server;
 pub mod trace;
 
 pub use clock::{deadline_after, StdClock};
-pub use error::{is_closed, is_timeout, NetError};
+pub use error::{is_closed, is_timeout, NetError, OpError};
 pub use fd::Closer;
-pub use net::{TcpListener, TcpStream, UdpSocket};
+pub use net::{
+    Async, Dialer, ReadHalf, ReuniteError, TcpListener, TcpStream, UdpSocket, WriteHalf,
+};
 #[cfg(unix)]
 pub use net::{UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};

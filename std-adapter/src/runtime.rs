@@ -249,10 +249,7 @@ impl Runtime {
     /// one of the runtime's sockets runs the loop while it waits, instead of parking the
     /// thread that would have to wake it.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
-        let me = thread_token();
-        if self.shared.driver.load(Ordering::Relaxed) != me {
-            self.shared.driver.store(me, Ordering::Relaxed);
-        }
+        self.shared.drive_from_here();
         self.shared.np.poll(timeout).map_err(|e| match e {
             netpoll_core::Error::Poll(p) => crate::error::from_poll(p),
             netpoll_core::Error::Backend(b) => b,
@@ -307,6 +304,16 @@ impl Runtime {
 }
 
 impl Shared {
+    /// Make the calling thread this runtime's driver (see [`Runtime::poll`]). A thread that
+    /// drives an inline runtime says so before it runs anything that may block on one of its
+    /// sockets (the async server's workers do, before their first task).
+    pub(crate) fn drive_from_here(&self) {
+        let me = thread_token();
+        if self.driver.load(Ordering::Relaxed) != me {
+            self.driver.store(me, Ordering::Relaxed);
+        }
+    }
+
     /// Whether a caller blocking on this runtime should run its loop rather than park: the
     /// runtime is inline and this thread is its driver.
     pub(crate) fn may_drive_here(&self) -> bool {

@@ -53,12 +53,10 @@ enum End {
 fn run(kind: BackendKind, mode: &str, end: End) {
     let mut child = new_group(&mut Command::new(env!("CARGO_BIN_EXE_netpoll-echo")))
         .args([
-            "--addr",
-            "127.0.0.1:0",
+            "--addr=127.0.0.1:0",
             "--mode",
             mode,
-            "--workers",
-            "2",
+            "--workers=2",
             "--idle-timeout",
             "0.2",
         ])
@@ -116,6 +114,9 @@ fn run(kind: BackendKind, mode: &str, end: End) {
     for w in want {
         assert!(text.contains(w), "{kind}/{mode}: no {w:?} in\n{text}");
     }
+    // The banner names a worker count only where workers run.
+    let banner = text.lines().find(|l| l.contains("listening on")).unwrap();
+    assert_eq!(banner.contains("2 workers"), mode == "async", "{banner}");
 }
 
 /// The child's exit status, waiting at most [`LIMIT`] (then it is killed and the test fails).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use futures_lite::AsyncReadExt;
-use netpoll_std::{is_closed, is_timeout, Runtime, Server, TcpListener, TcpStream};
+use netpoll_std::{is_closed, is_timeout, Async, Runtime, Server, TcpListener, TcpStream};
 use util::{bounded, eventually, in_ms, tcp_pair, LIMIT};
 
 /// A reader on its own thread: its one message, or the error.
@@ -23,7 +23,7 @@ fn async_reader(s: &Arc<TcpStream>) -> Reader {
     let s = s.clone();
     thread::spawn(move || {
         let mut buf = [0u8; 16];
-        let n = block_on(AsyncReadExt::read(&mut &*s, &mut buf))?;
+        let n = block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf))?;
         Ok(buf[..n].to_vec())
     })
 }
@@ -92,14 +92,14 @@ fn close_wakes_every_reader_and_writer(rt: &Runtime) {
             let mut buf = [0u8; 16];
             match i % 3 {
                 0 => Read::read(&mut &*s, &mut buf).map(drop),
-                1 => block_on(AsyncReadExt::read(&mut &*s, &mut buf)).map(drop),
+                1 => block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf)).map(drop),
                 _ => {
                     use futures_lite::AsyncWriteExt;
                     let big = vec![1u8; 64 << 20];
                     if i % 2 == 0 {
                         Write::write_all(&mut &*s, &big)
                     } else {
-                        block_on(AsyncWriteExt::write_all(&mut &*s, &big))
+                        block_on(AsyncWriteExt::write_all(&mut s.as_async(), &big))
                     }
                 }
             }
@@ -158,7 +158,7 @@ fn read_after_a_short_read_at_the_urgent_mark(rt: &Runtime, blocking: bool) {
             let n = if blocking {
                 Read::read(&mut &s, &mut buf)
             } else {
-                block_on(AsyncReadExt::read(&mut &s, &mut buf))
+                block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf))
             }
             .map_err(|e| format!("after {:?}: {e}", String::from_utf8_lossy(&got)))?;
             if n == 0 {
@@ -236,7 +236,7 @@ fn read_after_a_short_read_at_scm_rights(rt: &Runtime, blocking: bool) {
             let n = if blocking {
                 Read::read(&mut &s, &mut buf)
             } else {
-                block_on(AsyncReadExt::read(&mut &s, &mut buf))
+                block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf))
             }
             .map_err(|e| format!("after {:?}: {e}", String::from_utf8_lossy(&got)))?;
             if n == 0 {
@@ -321,20 +321,20 @@ fn blocking_read_in_an_async_handler(rt: &Runtime) {
     let tx = std::sync::Mutex::new(tx);
     let server = Server::new()
         .workers(1)
-        .spawn_async(l, move |s: TcpStream| {
+        .spawn_async(l, move |s: Async<TcpStream>| {
             let tx = tx.lock().unwrap().clone();
             async move {
                 let mut buf = [0u8; 8];
                 // Nothing comes: the deadline must fire on this (the worker's) thread.
                 s.set_read_deadline(in_ms(100)).unwrap();
-                let timed_out = match Read::read(&mut &s, &mut buf) {
+                let timed_out = match Read::read(&mut s.get_ref(), &mut buf) {
                     Err(e) if is_timeout(&e) => Ok(Vec::new()),
                     other => Err(format!("first read: {other:?}")),
                 };
                 let _ = tx.send(timed_out);
                 // Then data comes: the edge must reach this thread's own wait.
                 s.set_read_deadline(None).unwrap();
-                let r = Read::read(&mut &s, &mut buf)
+                let r = Read::read(&mut s.get_ref(), &mut buf)
                     .map(|n| buf[..n].to_vec())
                     .map_err(|e| e.to_string());
                 let _ = tx.send(r);

@@ -6,7 +6,7 @@ mod util;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use netpoll_std::{Runtime, Server, ServerHandle, TcpListener, TcpStream};
+use netpoll_std::{Async, Runtime, Server, ServerHandle, TcpListener, TcpStream};
 use util::{bounded, LIMIT};
 
 fn echo(mut s: TcpStream) {
@@ -24,15 +24,17 @@ fn echo(mut s: TcpStream) {
     }
 }
 
-async fn echo_async(mut s: TcpStream) {
+/// Both `std::io::{Read, Write}` (top of the file) and the async extension traits are in
+/// scope: `s.read(..)` still resolves, as `s` is an `Async<TcpStream>`.
+async fn echo_async(mut s: Async<TcpStream>) {
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     let mut buf = [0u8; 1024];
     loop {
-        match AsyncReadExt::read(&mut s, &mut buf).await {
+        match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 assert!(buf[0] != b'!', "handler asked to panic");
-                if AsyncWriteExt::write_all(&mut s, &buf[..n]).await.is_err() {
+                if s.write_all(&buf[..n]).await.is_err() {
                     return;
                 }
             }

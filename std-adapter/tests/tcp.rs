@@ -69,7 +69,13 @@ fn read_deadline_times_out(rt: &Runtime) {
     let (err, mut s) = err;
     let took = start.elapsed();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-    assert_eq!(err.to_string(), "i/o timeout");
+    // Go's message: the operation, the endpoints (local->remote), then the error.
+    let want = format!(
+        "read tcp {}->{}: i/o timeout",
+        s.local_addr().unwrap(),
+        c.local_addr().unwrap()
+    );
+    assert_eq!(err.to_string(), want);
     assert!(is_timeout(&err));
     assert!(took >= Duration::from_millis(45), "fired early: {took:?}");
     // Still expired: fails at once, even with data ready (Go's pollReset).
@@ -218,7 +224,10 @@ fn pool_exhausted_during_accept(_: &Runtime) {
     let _c2 = std::net::TcpStream::connect(addr).unwrap();
     let (first, _) = l.accept().unwrap();
     let err = l.accept().unwrap_err();
-    assert_eq!(err.to_string(), "descriptor pool exhausted");
+    assert_eq!(
+        err.to_string(),
+        format!("accept tcp {addr}: descriptor pool exhausted")
+    );
     // The refused connection was closed, not leaked: its peer reads EOF.
     let mut c2 = _c2;
     c2.set_read_timeout(Some(LIMIT)).unwrap();

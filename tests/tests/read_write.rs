@@ -46,8 +46,8 @@ const BLOCKING: Ops = Ops {
 
 const ASYNC: Ops = Ops {
     waiter: Waiter::Task,
-    read: |c, b| block_on(futures_lite::AsyncReadExt::read(c, b)),
-    write: |c, b| block_on(futures_lite::AsyncWriteExt::write(c, b)),
+    read: |c, b| block_on(futures_lite::AsyncReadExt::read(&mut c.as_async(), b)),
+    write: |c, b| block_on(futures_lite::AsyncWriteExt::write(&mut c.as_async(), b)),
     recv_from: |u, b| block_on(u.recv_from_async(b)),
     send_to: |u, b, a| block_on(u.send_to_async(b, a)),
 };

@@ -417,15 +417,24 @@ fn run(conns: usize, secs: u64, child: bool, late: Duration, think_max: Duration
     assert_eq!(client_open, 0, "client descriptors leaked");
     assert_eq!(server.open, 0, "server descriptors leaked");
     assert_eq!(server.left, 0, "server tasks left");
-    // Memory stays flat after the warm-up.
+    // Memory stays flat after the warm-up. The live heap (counted by this test's allocator)
+    // is the leak check: it moved by under 0.3% in every run measured. RSS also counts what
+    // the allocator keeps cached and the stack pages threads touched: in 12 runs on main
+    // (2026-11-30, load average ~9 from parallel builds, live heap flat within 0.3%) it grew
+    // 0-2% in 11 and 5.8% in one, so its bound is 10%.
+    assert!(live_warm > 0, "no live-heap samples");
+    assert!(
+        live_end * 100 < live_warm * 105,
+        "client live heap grew from {live_warm} KiB to {live_end} KiB (5% allowed)"
+    );
     for (what, warm, end) in [
         ("client", rss_warm, rss_end),
         ("server", srv_rss_warm, srv_rss_end),
     ] {
         assert!(warm > 0 && end > 0, "{what}: no VmRSS");
         assert!(
-            end * 100 < warm * 105,
-            "{what}: RSS grew from {warm} KiB to {end} KiB (5% allowed)"
+            end * 100 < warm * 110,
+            "{what}: RSS grew from {warm} KiB to {end} KiB (10% allowed)"
         );
     }
 }

@@ -301,7 +301,21 @@ impl Harness {
                     .np
                     .poll_and_sleep(max)
                     .map(|(n, at)| (n, at.map(Instant::as_nanos)));
-                same!("poll_and_sleep", real, self.model.poll_and_sleep(max));
+                let model = self.model.poll_and_sleep(max);
+                match (real, model) {
+                    (Ok((rn, rp)), Ok((mn, mp))) => {
+                        same!("poll_and_sleep: woken", rn, mn);
+                        // The core may promise to look earlier (a stale timer entry), never
+                        // later than the earliest pending deadline.
+                        if !no_later(rp, mp) {
+                            return Err(format!(
+                                "poll_and_sleep: real promise {rp:?} later than the model's {mp:?}"
+                            ));
+                        }
+                        self.model.adopt_promise(rp);
+                    }
+                    (real, model) => same!("poll_and_sleep", real, model),
+                }
             }
             Op::Wake => same!("wake", self.np.wake(), self.model.wake()),
             Op::FailNext(call) => {
@@ -369,7 +383,19 @@ impl Harness {
             p.calls(),
             (m.backend.waits, m.backend.wakes, m.backend.arms)
         );
-        same!("backend timeout", p.last_timeout(), m.backend.last_timeout);
+        // The loop may look earlier than the model's earliest deadline (a stale entry), never
+        // later, and never spins: a zero timeout exactly when the model's is zero.
+        match (p.last_timeout(), m.backend.last_timeout) {
+            (Some(real), Some(model)) => {
+                let zero = Some(Duration::ZERO);
+                if !no_later(real, model) || (real == zero) != (model == zero) {
+                    return Err(format!(
+                        "backend timeout: real {real:?}, model {model:?} (the real one may only be earlier, and zero only with the model's)"
+                    ));
+                }
+            }
+            (real, model) => same!("backend timeout", real, model),
+        }
         same!(
             "backend wake pending",
             p.wake_pending(),
@@ -377,6 +403,15 @@ impl Harness {
         );
         same!("clock", self.np.clock().now().as_nanos(), m.now);
         m.invariants()
+    }
+}
+
+/// Whether `real` (`None`: never) is no later than `model`.
+fn no_later<T: PartialOrd>(real: Option<T>, model: Option<T>) -> bool {
+    match (real, model) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(r), Some(m)) => r <= m,
     }
 }
 

@@ -131,7 +131,9 @@ pub struct ModelBackend {
     pub wakes: u64,
     /// Calls to `arm`.
     pub arms: u64,
-    /// The timeout of the latest `wait`.
+    /// The timeout of the latest `wait`, as a bound: the core's loop may look earlier (an
+    /// entry for a deadline that was moved later is re-keyed only when it comes due), never
+    /// later, and it asks for a zero timeout exactly when this is zero.
     pub last_timeout: Option<Option<Duration>>,
     /// A `wake` reached the backend and no `wait` consumed it yet.
     pub wake_pending: bool,
@@ -541,6 +543,13 @@ impl Model {
         // A promise of "never" still leaves the loop asleep: any pending deadline is earlier.
         self.asleep_until = Some(promise.unwrap_or(PROMISE_NEVER));
         Ok((woken, promise))
+    }
+
+    /// Adopt the core's promise after `poll_and_sleep` (checked to be no later than the
+    /// model's, see [`ModelBackend::last_timeout`]): which later setters must wake the loop
+    /// depends on what it promised.
+    pub fn adopt_promise(&mut self, promise: Option<u64>) {
+        self.asleep_until = Some(promise.unwrap_or(PROMISE_NEVER));
     }
 
     /// The instant the loop can promise for `target`.

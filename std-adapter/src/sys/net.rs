@@ -95,14 +95,20 @@ pub(crate) fn accept(listener: BorrowedSource<'_>) -> io::Result<(Socket, Socket
     Ok((s, addr))
 }
 
-/// A bound, listening, non-blocking TCP socket.
+/// A bound, listening, non-blocking TCP socket; `only_v6` sets `IPV6_V6ONLY` on an IPv6
+/// socket before it binds (`None`: the system default).
 ///
 /// On Unix `SO_REUSEADDR` is set (a restarted server can bind while old connections linger in
 /// `TIME_WAIT`), as `std` and Go do. Not on Windows, where it would let another socket bind
 /// the same port and steal connections (and `TIME_WAIT` does not block a bind there anyway).
 /// `reuse_port` (`SO_REUSEPORT`) is Unix-only: Windows has no load-spreading equivalent, so
 /// asking for it there is an `Unsupported` error rather than a silent no-op.
-pub(crate) fn tcp_listen(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<Socket> {
+pub(crate) fn tcp_listen(
+    addr: &SocketAddr,
+    reuse_port: bool,
+    backlog: i32,
+    only_v6: Option<bool>,
+) -> io::Result<Socket> {
     let s = socket(addr, Type::STREAM)?;
     #[cfg(unix)]
     {
@@ -117,6 +123,9 @@ pub(crate) fn tcp_listen(addr: &SocketAddr, reuse_port: bool, backlog: i32) -> i
             io::ErrorKind::Unsupported,
             "SO_REUSEPORT is not available on Windows",
         ));
+    }
+    if let (Some(on), true) = (only_v6, addr.is_ipv6()) {
+        s.set_only_v6(on)?;
     }
     s.bind(&SockAddr::from(*addr))?;
     s.listen(backlog)?;
@@ -291,7 +300,7 @@ mod tests {
 
     #[test]
     fn connect_and_accept_give_non_blocking_sockets() {
-        let l = tcp_listen(&"127.0.0.1:0".parse().unwrap(), false, 8).unwrap();
+        let l = tcp_listen(&"127.0.0.1:0".parse().unwrap(), false, 8, None).unwrap();
         let addr = l.local_addr().unwrap().as_socket().unwrap();
         let c = socket(&addr, Type::STREAM).unwrap();
         let _ = start_connect(&c, &addr).unwrap();
@@ -317,8 +326,8 @@ mod tests {
 
     #[test]
     fn listening_on_a_taken_port_is_an_error() {
-        let l = tcp_listen(&"127.0.0.1:0".parse().unwrap(), false, 8).unwrap();
+        let l = tcp_listen(&"127.0.0.1:0".parse().unwrap(), false, 8, None).unwrap();
         let addr = l.local_addr().unwrap().as_socket().unwrap();
-        assert!(tcp_listen(&addr, false, 8).is_err());
+        assert!(tcp_listen(&addr, false, 8, None).is_err());
     }
 }
