@@ -9,8 +9,13 @@
 //!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
 //!   workers in turn, each registered with its worker's runtime, and the handler is an async
 //!   function of the stream.
+//! * **Green** ([`Server::workers`] + [`Server::green`], Unix): the async mode's workers, each
+//!   connection's handler a blocking-style function running on its own stackful coroutine
+//!   ([`Server::stack_size`], [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)
+//!   by default): a blocking call parks the coroutine, not the worker (see
+//!   [`green`](crate::green)).
 //!
-//! In both modes an acceptor thread runs the accept loop. An accept error other than "closed"
+//! In every mode an acceptor thread runs the accept loop. An accept error other than "closed"
 //! (EMFILE, a full descriptor pool) is counted and retried after a short, growing pause, so
 //! the server survives descriptor exhaustion. A handler that panics closes its own connection
 //! only; the panic is counted in [`ServerStats::panics`].
@@ -30,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::executor::Pool;
-use crate::{is_closed, Closer, TcpListener, TcpStream};
+use crate::{is_closed, Closer, Runtime, TcpListener, TcpStream};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -45,7 +50,8 @@ pub const DEFAULT_STACK_SIZE: usize = 2 * 1024 * 1024;
 /// Configures and starts a server.
 #[derive(Clone, Debug)]
 pub struct Server {
-    stack_size: usize,
+    /// `None`: the mode's default.
+    stack_size: Option<usize>,
     workers: usize,
     worker_capacity: Option<usize>,
     name: String,
@@ -54,7 +60,7 @@ pub struct Server {
 impl Default for Server {
     fn default() -> Self {
         Server {
-            stack_size: DEFAULT_STACK_SIZE,
+            stack_size: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             worker_capacity: None,
             name: "netpoll-server".into(),
@@ -167,6 +173,8 @@ pub struct ServerHandle {
     addr: SocketAddr,
     acceptor: Option<JoinHandle<()>>,
     pool: Option<Arc<Pool>>,
+    /// The async or green workers' runtimes (none for a blocking server).
+    worker_runtimes: Vec<Runtime>,
 }
 
 impl Server {
@@ -175,21 +183,23 @@ impl Server {
         Server::default()
     }
 
-    /// Stack size of a blocking handler thread (default [`DEFAULT_STACK_SIZE`]). A handler
-    /// that overflows it aborts the whole process (Rust's guard page), so lower it only for
-    /// handlers whose stack use you know.
+    /// Stack size of a blocking handler thread (default [`DEFAULT_STACK_SIZE`]) or of a green
+    /// handler's coroutine (default
+    /// [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)). A handler that
+    /// overflows it aborts the whole process (with a message: the stack ends in a guard
+    /// page), so lower it only for handlers whose stack use you know.
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes;
+        self.stack_size = Some(bytes);
         self
     }
 
-    /// Number of async worker threads (at least one).
+    /// Number of async or green worker threads (at least one; default: one per CPU).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
         self
     }
 
-    /// Descriptor pool capacity of each async worker's runtime (default: the listener's
+    /// Descriptor pool capacity of each async or green worker's runtime (default: the listener's
     /// runtime's capacity). Connections beyond it on a worker are closed at accept and counted
     /// in [`ServerStats::accept_errors`].
     pub fn worker_capacity(mut self, n: usize) -> Self {
@@ -209,7 +219,7 @@ impl Server {
         H: Fn(TcpStream) + Send + Sync + 'static,
     {
         let handler = Arc::new(handler);
-        let stack = self.stack_size;
+        let stack = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
         let name = format!("{}-conn", self.name);
         let accept = |l: &TcpListener| l.accept().map(|(s, _)| (s, ()));
         self.start(listener, None, accept, move |shared, guard, stream, ()| {
@@ -238,14 +248,7 @@ impl Server {
         H: Fn(TcpStream) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        let rt = listener.runtime();
-        let capacity = self.worker_capacity.unwrap_or_else(|| rt.capacity());
-        let pool = Arc::new(Pool::new(
-            self.workers,
-            &format!("{}-worker", self.name),
-            rt.backend(),
-            capacity,
-        )?);
+        let pool = self.pool(&listener)?;
         let (p, p2) = (pool.clone(), pool.clone());
         // Each connection is registered with the runtime of the worker that will run it.
         let accept = move |l: &TcpListener| {
@@ -269,6 +272,56 @@ impl Server {
         )
     }
 
+    /// Serve `listener` on the workers in green mode: each connection's `handler(stream)`
+    /// runs on its own coroutine, where blocking calls on netpoll sockets park the coroutine
+    /// instead of the worker thread (see [`green`](crate::green)). A connection for which no
+    /// stack can be mapped is closed and counted in [`ServerStats::accept_errors`].
+    #[cfg(unix)]
+    pub fn green<H>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
+    where
+        H: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        let stack = self.stack_size.unwrap_or(crate::green::DEFAULT_STACK_SIZE);
+        let pool = self.pool(&listener)?;
+        let (p, p2) = (pool.clone(), pool.clone());
+        let accept = move |l: &TcpListener| {
+            let i = p2.pick();
+            l.accept_in(p2.runtime(i)).map(|(s, _)| (s, i))
+        };
+        self.start(
+            listener,
+            Some(pool),
+            accept,
+            move |shared, guard, stream, i| {
+                let h = handler.clone();
+                // A panic in the handler unwinds the coroutine (closing the stream) and is
+                // counted by the worker.
+                match crate::green::GreenTask::new(stack, move || {
+                    let _guard = guard;
+                    h(stream);
+                }) {
+                    Ok(task) => p.spawn_on(i, task),
+                    Err(_) => {
+                        shared.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            },
+        )
+    }
+
+    /// The worker threads of the async and green modes.
+    fn pool(&self, listener: &TcpListener) -> io::Result<Arc<Pool>> {
+        let rt = listener.runtime();
+        let capacity = self.worker_capacity.unwrap_or_else(|| rt.capacity());
+        Ok(Arc::new(Pool::new(
+            self.workers,
+            &format!("{}-worker", self.name),
+            rt.backend(),
+            capacity,
+        )?))
+    }
+
     fn start<W>(
         self,
         listener: TcpListener,
@@ -286,6 +339,7 @@ impl Server {
             stopping: AtomicBool::new(false),
         });
         let closer = listener.closer();
+        let worker_runtimes = pool.as_ref().map_or_else(Vec::new, |p| p.runtimes());
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("{}-accept", self.name))
@@ -296,6 +350,7 @@ impl Server {
             addr,
             acceptor: Some(acceptor),
             pool,
+            worker_runtimes,
         })
     }
 }
@@ -336,6 +391,13 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The runtimes of the async or green workers, one per worker (empty for a blocking
+    /// server, whose connections are registered with the listener's runtime): their
+    /// [`stats`](Runtime::stats) count what the server's connections did.
+    pub fn worker_runtimes(&self) -> &[Runtime] {
+        &self.worker_runtimes
     }
 
     /// Counters.

@@ -44,9 +44,23 @@ fn start(rt: &Runtime, blocking: bool) -> ServerHandle {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
     if blocking {
         Server::new().blocking(l, echo).unwrap()
+    } else if GREEN.with(std::cell::Cell::get) {
+        Server::new().workers(2).green(l, echo).unwrap()
     } else {
         Server::new().workers(2).spawn_async(l, echo_async).unwrap()
     }
+}
+
+thread_local! {
+    /// The "async" tests of this thread run the green server instead (same handler as the
+    /// blocking one, on coroutines over the async workers).
+    static GREEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` (an async-mode test body) against the green server.
+fn green(rt: &Runtime, f: fn(&Runtime, bool)) {
+    GREEN.with(|g| g.set(true));
+    f(rt, false);
 }
 
 fn client(addr: std::net::SocketAddr) -> std::net::TcpStream {
@@ -126,11 +140,12 @@ fn full_pool_keeps_serving(_: &Runtime, blocking: bool) {
         start(&rt, true)
     } else {
         let l = TcpListener::bind_in(&rt, "127.0.0.1:0").unwrap();
-        Server::new()
-            .workers(1)
-            .worker_capacity(1)
-            .spawn_async(l, echo_async)
-            .unwrap()
+        let s = Server::new().workers(1).worker_capacity(1);
+        if GREEN.with(std::cell::Cell::get) {
+            s.green(l, echo).unwrap()
+        } else {
+            s.spawn_async(l, echo_async).unwrap()
+        }
     };
     let mut first = client(srv.local_addr());
     round_trip(&mut first, b"1");
@@ -204,7 +219,44 @@ fn async_full_pool(rt: &Runtime) {
     full_pool_keeps_serving(rt, false)
 }
 
+fn green_serves(rt: &Runtime) {
+    green(rt, serves_and_shuts_down)
+}
+fn green_panic(rt: &Runtime) {
+    green(rt, panicking_handler_closes_only_its_connection)
+}
+fn green_grace(rt: &Runtime) {
+    green(rt, shutdown_closes_idle_connections_after_grace)
+}
+fn green_full_pool(rt: &Runtime) {
+    green(rt, full_pool_keeps_serving)
+}
+
+/// Connections are dealt to the green workers in turn: with 2 workers and 4 connections,
+/// both workers' runtimes hold connections.
+fn green_spreads_connections(rt: &Runtime) {
+    let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
+    let srv = Server::new().workers(2).green(l, echo).unwrap();
+    let mut cs: Vec<_> = (0..4).map(|_| client(srv.local_addr())).collect();
+    for c in &mut cs {
+        round_trip(c, b"spread");
+    }
+    let opens: Vec<u32> = srv
+        .worker_runtimes()
+        .iter()
+        .map(|rt| rt.stats().open)
+        .collect();
+    assert_eq!(opens, [2, 2], "connections per worker");
+    drop(cs);
+    bounded("shutdown", move || srv.shutdown(LIMIT));
+}
+
 per_backend!(
+    green_serves,
+    green_panic,
+    green_grace,
+    green_full_pool,
+    green_spreads_connections,
     async_handler_prologue_panic,
     blocking_serves,
     async_serves,

@@ -258,10 +258,17 @@ pub(crate) fn vectored_cap(bufs: &[std::io::IoSliceMut<'_>]) -> usize {
 
 pub(crate) use {common_methods, std_conversions, stream_async_io, stream_io};
 
-/// The runtime to use: the given one or the global one.
+/// The runtime to use: the given one, else (inside a green coroutine) its worker's, else the
+/// global one.
 pub(crate) fn pick(rt: Option<&crate::Runtime>) -> std::io::Result<crate::Runtime> {
     match rt {
         Some(rt) => Ok(rt.clone()),
-        None => crate::Runtime::global().cloned(),
+        None => {
+            #[cfg(unix)]
+            if let Some(rt) = crate::green::current_runtime() {
+                return Ok(rt);
+            }
+            crate::Runtime::global().cloned()
+        }
     }
 }
