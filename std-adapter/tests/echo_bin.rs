@@ -87,3 +87,10 @@ fn echo_binary_async() {
         run(kind, "async");
     }
 }
+
+#[test]
+fn echo_binary_green() {
+    for kind in BackendKind::all() {
+        run(kind, "green");
+    }
+}

@@ -2,7 +2,7 @@
 //! a built-in load client for a few seconds (live progress line), then print a report.
 //!
 //! ```text
-//! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking]
+//! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking|green]
 //!     [--seconds S] [--conns N] [--idle-conns N] [--idle-timeout S] [--size BYTES]
 //! ```
 //!
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use echo::{flags, parse, EchoStats, Mode};
 use netpoll_std::{deadline_after, Runtime, TcpListener, TcpStream};
 
-const USAGE: &str = "usage: netpoll-demo [--mode async|blocking] [--seconds S] [--conns N] \
+const USAGE: &str = "usage: netpoll-demo [--mode async|blocking|green] [--seconds S] [--conns N] \
                      [--idle-conns N] [--idle-timeout S] [--size BYTES]";
 
 struct Options {

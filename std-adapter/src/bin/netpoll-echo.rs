@@ -2,7 +2,7 @@
 //! then shutting down gracefully.
 //!
 //! ```text
-//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async \
+//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|green \
 //!     --workers N --idle-timeout SECONDS [--grace SECONDS]
 //! ```
 //!
@@ -18,7 +18,8 @@ use std::time::Duration;
 use echo::{flags, parse, EchoStats, Mode};
 use netpoll_std::{Runtime, TcpListener};
 
-const USAGE: &str = "usage: netpoll-echo [--addr HOST:PORT] [--mode blocking|async] [--workers N] \
+const USAGE: &str =
+    "usage: netpoll-echo [--addr HOST:PORT] [--mode blocking|async|green] [--workers N] \
                      [--idle-timeout SECONDS] [--grace SECONDS]";
 
 struct Options {
