@@ -48,6 +48,7 @@ pub(crate) fn block_on<R>(shared: &Shared, mut f: impl FnMut(&mut Context<'_>) -
     let mut parked = Parked { shared, now: false };
     #[cfg(unix)]
     if let Some(mut here) = crate::green::Here::current() {
+        here.spend();
         return here.block_on(|cx| {
             let r = f(cx);
             if r.is_pending() {

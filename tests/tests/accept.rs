@@ -158,6 +158,12 @@ fn accept_timeout_must_not_return_async(rt: &Runtime) {
     accept_timeout_must_not_return_with(rt, Waiter::Task, |l| block_on(l.accept_async()));
 }
 
+green_mode!(
+    accept_timeout,
+    accept_timeout_must_return,
+    accept_timeout_must_not_return,
+);
+
 per_backend!(
     accept_timeout,
     accept_timeout_async,

@@ -221,7 +221,7 @@ fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, wai
     let mut c = TcpStream::connect_in(rt, addr).expect("connect");
     let (s, _) = l.accept().expect("accept");
     c.set_deadline(Some(deadline)).expect("set_deadline");
-    let h = std::thread::spawn(move || match waiter {
+    let h = util::go(move || match waiter {
         Waiter::Thread => std::io::Read::read(&mut c, &mut [0u8; 1]),
         Waiter::Task => block_on(futures_lite::AsyncReadExt::read(&mut c, &mut [0u8; 1])),
     });
@@ -257,6 +257,8 @@ fn dial_timeout_max_duration_async(rt: &Runtime) {
         check_far_read_deadline(rt, &l, deadline, Waiter::Task);
     }
 }
+
+green_mode!(dial_timeout, dial_timeout_max_duration);
 
 per_backend!(
     dial_timeout,

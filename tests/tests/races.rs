@@ -15,8 +15,8 @@ use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use netpoll_std::{is_timeout, Runtime, TcpStream};
 use util::{
-    assert_timeout, bounded, dial, eventually, join, join_all, local_listener, LocalServer,
-    SharedStream, Waiter, LIMIT,
+    assert_timeout, bounded, dial, eventually, go, join, join_all, local_listener, sleep,
+    LocalServer, SharedStream, Waiter, LIMIT,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -64,7 +64,7 @@ fn read_write_prolonged_timeout(rt: &Runtime) {
         let (s, _) = l.accept().expect("accept");
         let s = Arc::new(s);
         let r = s.clone();
-        let reader = thread::spawn(move || -> io::Result<()> {
+        let reader = go(move || -> io::Result<()> {
             loop {
                 r.set_read_deadline(Some(Instant::now() + HOUR))
                     .expect("set_read_deadline");
@@ -73,7 +73,7 @@ fn read_write_prolonged_timeout(rt: &Runtime) {
                 }
             }
         });
-        let writer = thread::spawn(move || -> io::Result<()> {
+        let writer = go(move || -> io::Result<()> {
             loop {
                 s.set_write_deadline(Some(Instant::now() + HOUR))
                     .expect("set_write_deadline");
@@ -152,7 +152,7 @@ const TWO_US: Duration = Duration::from_micros(2);
 fn set_deadlines_fast(set: impl Fn(Instant) -> io::Result<()>) {
     for _ in 0..N {
         set(Instant::now() + TWO_US).expect("set deadline");
-        thread::sleep(TWO_US);
+        sleep(TWO_US);
     }
 }
 
@@ -176,7 +176,7 @@ fn read_write_deadline_race(rt: &Runtime) {
     let c = Arc::new(dial(rt, l.local_addr().expect("addr")));
     let setter = {
         let c = c.clone();
-        thread::spawn(move || {
+        go(move || {
             set_deadlines_fast(|at| {
                 c.set_read_deadline(Some(at))?;
                 c.set_write_deadline(Some(at))
@@ -185,7 +185,7 @@ fn read_write_deadline_race(rt: &Runtime) {
     };
     let reader = {
         let c = c.clone();
-        thread::spawn(move || {
+        go(move || {
             (0..N)
                 .map(|_| read_on(&c, &mut [0u8; 1]))
                 .collect::<Vec<_>>()
@@ -193,7 +193,7 @@ fn read_write_deadline_race(rt: &Runtime) {
     };
     let writer = {
         let c = c.clone();
-        thread::spawn(move || (0..N).map(|_| write_on(&c, b"z")).collect::<Vec<_>>())
+        go(move || (0..N).map(|_| write_on(&c, b"z")).collect::<Vec<_>>())
     };
     join("setter", setter);
     check_race(join("reader", reader), join("writer", writer));
@@ -254,7 +254,7 @@ fn storm(set: Arc<dyn Fn(usize, Instant, Instant) + Send + Sync>) {
     let threads: Vec<_> = (0..SETTERS as u64)
         .map(|i| {
             let set = set.clone();
-            thread::spawn(move || {
+            go(move || {
                 for j in (1..=TRIES).rev() {
                     for k in 0..CONNS as u64 {
                         let extra = Duration::from_secs(i * j * k);
@@ -290,7 +290,7 @@ fn concurrent_set_deadline(rt: &Runtime) {
     let readers: Vec<_> = (0..CONNS)
         .map(|k| {
             let clients = clients.clone();
-            thread::spawn(move || {
+            go(move || {
                 let mut b = [0u8; 1];
                 read_on(&clients[k], &mut b).map(|n| (n, b[0]))
             })
@@ -354,6 +354,12 @@ fn concurrent_set_deadline_async(rt: &Runtime) {
         assert_eq!(r.expect("read"), (1, k as u8));
     }
 }
+
+green_mode!(
+    read_write_prolonged_timeout,
+    read_write_deadline_race,
+    concurrent_set_deadline,
+);
 
 per_backend!(
     read_write_prolonged_timeout,

@@ -303,7 +303,7 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
                 // Go's issue 49930: a saturated kernel may say ENOBUFS before the deadline
                 // error; back off (bounded by the test's outer limit) and retry.
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    std::thread::sleep(backoff);
+                    util::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(100));
                 }
                 Err(e) => {
@@ -330,6 +330,15 @@ fn write_to_timeout_async(rt: &Runtime) {
         write_to_timeout_with(&rt, ASYNC)
     });
 }
+
+green_mode!(
+    read_timeout,
+    read_timeout_must_not_return,
+    read_from_timeout,
+    write_timeout,
+    write_timeout_must_not_return,
+    write_to_timeout,
+);
 
 per_backend!(
     read_timeout,

@@ -46,7 +46,12 @@ struct Current {
 
 thread_local! {
     static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
+    /// Socket operations left before the running coroutine yields (see [`Here::spend`]).
+    static BUDGET: Cell<u32> = const { Cell::new(BUDGET_OPS) };
 }
+
+/// Socket operations a coroutine may complete in a row without waiting before it yields.
+pub(crate) const BUDGET_OPS: u32 = 128;
 
 /// A number for the calling thread (the address of a thread-local; never 0).
 fn thread_token() -> usize {
@@ -194,10 +199,30 @@ impl Here {
         unsafe { &mut *(self.cur.cx as *mut Context<'_>) }
     }
 
+    /// Count one socket operation against the worker's budget, and yield (let the worker's
+    /// other ready coroutines and its loop run) when [`BUDGET_OPS`] operations in a row have
+    /// completed without a suspension. Go preempts a goroutine that keeps running; a
+    /// coroutine cannot be preempted, so a loop whose reads or writes never have to wait
+    /// (a writer flooding a fast peer) would otherwise keep its worker to itself. Tokio's
+    /// cooperative budget does the same for tasks.
+    #[inline]
+    pub(crate) fn spend(&mut self) {
+        let left = BUDGET.with(|b| {
+            let left = b.get().saturating_sub(1);
+            b.set(left);
+            left
+        });
+        if left == 0 {
+            self.cx().waker().wake_by_ref();
+            self.suspend();
+        }
+    }
+
     /// Suspend this coroutine until its task is polled again (after a wake-up of the waker
     /// in [`cx`](Self::cx), or spuriously).
     #[inline]
     pub(crate) fn suspend(&mut self) {
+        BUDGET.with(|b| b.set(BUDGET_OPS));
         CURRENT.with(|c| c.set(None));
         // SAFETY: `yielder` is the running coroutine's own (it was stored by the coroutine
         // itself and `CURRENT` is cleared whenever it stops running), and we are on its

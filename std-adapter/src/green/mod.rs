@@ -187,7 +187,8 @@ where
 }
 
 /// Park the calling coroutine until `at` (its worker runs others meanwhile); outside a
-/// coroutine, sleep the thread.
+/// coroutine, sleep the thread. An instant already past still lets the worker's other ready
+/// coroutines run once (as [`yield_now`]), so a loop that sleeps is never a busy loop.
 pub fn sleep_until(at: Instant) {
     let Some(mut here) = Here::current() else {
         let now = Instant::now();
@@ -196,6 +197,9 @@ pub fn sleep_until(at: Instant) {
         }
         return;
     };
+    if Instant::now() >= at {
+        return yield_now();
+    }
     let mut armed = false;
     here.block_on(|cx| {
         if Instant::now() >= at {

@@ -45,6 +45,110 @@ macro_rules! per_backend {
     };
 }
 
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) in `mod green`, running the body
+/// inside a green coroutine on a one-worker [`Scheduler`](netpoll_std::green::Scheduler)
+/// over epoll, with the worker's runtime: every blocking call the body makes, and those of
+/// the coroutines it starts with [`go`], parks a coroutine instead of a thread.
+macro_rules! green_mode {
+    ($($test:ident),* $(,)?) => {
+        mod green {
+            $( #[test] fn $test() {
+                crate::util::in_green(netpoll_std::BackendKind::Epoll, super::$test)
+            } )*
+        }
+    };
+}
+
+/// Run `body` inside a coroutine on a one-worker scheduler over `kind`, with the worker's
+/// runtime; fail the test on a panic or if it takes longer than 6 x [`LIMIT`].
+pub fn in_green(kind: BackendKind, body: fn(&Runtime)) {
+    let sched = netpoll_std::green::Scheduler::builder()
+        .workers(1)
+        .backend(kind)
+        .capacity(256)
+        .build()
+        .expect("scheduler");
+    let h = sched
+        .spawn(move || {
+            let rt = netpoll_std::green::current_runtime().expect("in a coroutine");
+            body(&rt);
+        })
+        .expect("spawn");
+    let limit = LIMIT * 6;
+    let start = Instant::now();
+    while !h.is_finished() {
+        assert!(start.elapsed() < limit, "green: not done within {limit:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+    if let Err(p) = h.join() {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// A thread, or (inside a green coroutine) a coroutine on the same worker.
+pub enum Handle<T> {
+    /// Started with `thread::spawn`.
+    Thread(JoinHandle<T>),
+    /// Started with `green::spawn`.
+    Green(netpoll_std::green::JoinHandle<T>),
+}
+
+impl<T> From<JoinHandle<T>> for Handle<T> {
+    fn from(h: JoinHandle<T>) -> Self {
+        Handle::Thread(h)
+    }
+}
+
+impl<T> Handle<T> {
+    /// Whether it has finished.
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Handle::Thread(h) => h.is_finished(),
+            Handle::Green(h) => h.is_finished(),
+        }
+    }
+
+    /// Wait for it (unbounded: see [`join`] for the bounded form).
+    pub fn join(self) -> thread::Result<T> {
+        match self {
+            Handle::Thread(h) => h.join(),
+            Handle::Green(h) => h.join(),
+        }
+    }
+}
+
+/// Go's `go f()` in the tests: a coroutine when called inside one (the blocking calls of `f`
+/// then park coroutines too), a thread otherwise.
+pub fn go<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Handle<T> {
+    if netpoll_std::green::in_coroutine() {
+        Handle::Green(netpoll_std::green::spawn(f).expect("green spawn"))
+    } else {
+        Handle::Thread(thread::spawn(f))
+    }
+}
+
+/// Sleep the coroutine (inside one) or the thread.
+pub fn sleep(d: Duration) {
+    netpoll_std::green::sleep(d)
+}
+
+/// Receive from `rx` within `limit`; inside a coroutine, by polling (a blocking receive would
+/// stall the worker that runs the sender).
+pub fn recv_within<T>(rx: &mpsc::Receiver<T>, limit: Duration) -> Option<T> {
+    if !netpoll_std::green::in_coroutine() {
+        return rx.recv_timeout(limit).ok();
+    }
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() >= limit => return None,
+            Err(mpsc::TryRecvError::Empty) => sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
 /// A fresh runtime on `kind` with a small descriptor pool.
 pub fn rt(kind: BackendKind) -> Runtime {
     Runtime::builder()
@@ -62,23 +166,30 @@ pub fn bounded<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
+    let _ = go(move || {
         let _ = tx.send(f());
     });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {limit:?}"),
+    match recv_within(&rx, limit) {
+        Some(v) => v,
+        None => panic!("{what}: not done within {limit:?}"),
     }
 }
 
 /// Join `h`, failing the test if the thread is not done within [`LIMIT`] or panicked.
-pub fn join<T: Send + 'static>(what: &str, h: JoinHandle<T>) -> T {
+pub fn join<T: Send + 'static>(what: &str, h: impl Into<Handle<T>>) -> T {
     join_within(what, LIMIT, h)
 }
 
-/// Join `h`, failing the test if the thread is not done within `limit` or panicked.
-pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: JoinHandle<T>) -> T {
-    match bounded(what, limit, move || h.join()) {
+/// Join `h`, failing the test if the thread (or coroutine) is not done within `limit` or
+/// panicked.
+pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: impl Into<Handle<T>>) -> T {
+    let h = h.into();
+    let start = Instant::now();
+    while !h.is_finished() {
+        assert!(start.elapsed() < limit, "{what}: not done within {limit:?}");
+        sleep(Duration::from_millis(1));
+    }
+    match h.join() {
         Ok(v) => v,
         Err(_) => panic!("{what}: thread panicked"),
     }
@@ -89,7 +200,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < LIMIT, "{what}: not true within {LIMIT:?}");
-        thread::sleep(Duration::from_millis(1));
+        sleep(Duration::from_millis(1));
     }
 }
 
@@ -196,7 +307,7 @@ pub fn wait_for_data(fd: impl AsFd) {
 pub struct LocalServer {
     addr: SocketAddr,
     closer: Closer,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<Handle<()>>,
 }
 
 impl LocalServer {
@@ -205,7 +316,7 @@ impl LocalServer {
         let l = Arc::new(local_listener(rt));
         let addr = l.local_addr().expect("addr");
         let closer = l.closer();
-        let thread = Some(thread::spawn(move || handler(l)));
+        let thread = Some(go(move || handler(l)));
         LocalServer {
             addr,
             closer,
@@ -345,7 +456,7 @@ pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
     close: impl FnOnce(),
 ) -> io::Error {
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
+    let _ = go(move || {
         let _ = tx.send(op());
     });
     let start = Instant::now();
@@ -354,15 +465,15 @@ pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
             panic!("{what}: expected not to return, but it returned with {r:?}");
         }
         assert!(start.elapsed() < LIMIT, "{what}: never started waiting");
-        thread::sleep(Duration::from_millis(1));
+        sleep(Duration::from_millis(1));
     }
-    if let Ok(r) = rx.recv_timeout(MUST_NOT_RETURN) {
+    if let Some(r) = recv_within(&rx, MUST_NOT_RETURN) {
         panic!("{what}: expected not to return, but it returned with {r:?}");
     }
     close();
-    match rx.recv_timeout(LIMIT) {
-        Ok(Err(e)) => e,
-        Ok(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
-        Err(_) => panic!("{what}: close did not wake it within {LIMIT:?}"),
+    match recv_within(&rx, LIMIT) {
+        Some(Err(e)) => e,
+        Some(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
+        None => panic!("{what}: close did not wake it within {LIMIT:?}"),
     }
 }
