@@ -212,7 +212,7 @@ fn unblock_runs_elsewhere_and_borrows() {
                 }
             })
             .unwrap();
-            let mut buf = vec![0u8; 8];
+            let mut buf = [0u8; 8];
             let worker = std::thread::current().id();
             let (other_thread, n) = green::unblock(|| {
                 // Blocks its thread; the worker keeps running the ticker.
