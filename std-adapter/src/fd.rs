@@ -28,7 +28,6 @@
 //! connection", as Go does for every operation that started or retried after `Close`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
@@ -39,14 +38,13 @@ use crate::clock::StdClock;
 use crate::error::{from_core, from_poll, NetError};
 use crate::park;
 use crate::runtime::{Runtime, Shared};
-use crate::sys::net as sysnet;
-use crate::sys::Selector;
+use crate::sys::{net as sysnet, AsSource, Selector, Source};
 use crate::trace;
 
 /// A direction lock of one of this crate's descriptors.
 type Lock<'a> = IoLock<'a, Selector, StdClock, Box<[PollDesc]>>;
 
-pub(crate) struct Inner<S: AsFd + 'static> {
+pub(crate) struct Inner<S: AsSource + 'static> {
     io: S,
     handle: netpoll_core::Handle,
     rt: Runtime,
@@ -68,7 +66,7 @@ const DRAINED: u8 = 1;
 const DRAINED_ARMED: u8 = 2;
 
 /// A registered socket. Dropping it deregisters and closes the descriptor.
-pub(crate) struct PollFd<S: AsFd + 'static> {
+pub(crate) struct PollFd<S: AsSource + 'static> {
     inner: Arc<Inner<S>>,
 }
 
@@ -79,7 +77,7 @@ fn idx(mode: Mode) -> usize {
     }
 }
 
-impl<S: AsFd + 'static> PollFd<S> {
+impl<S: AsSource + 'static> PollFd<S> {
     /// Register `io` (already non-blocking) with `rt`.
     pub(crate) fn new(io: S, rt: &Runtime, shutdown_on_close: bool) -> io::Result<PollFd<S>> {
         Self::with_reads(io, rt, shutdown_on_close, false)
@@ -97,8 +95,8 @@ impl<S: AsFd + 'static> PollFd<S> {
         shutdown_on_close: bool,
         short_read_drains: bool,
     ) -> io::Result<PollFd<S>> {
-        let handle = rt.shared().np.open(&io as &dyn AsFd).map_err(from_core)?;
-        trace::add(io.as_fd().as_raw_fd(), handle);
+        let handle = rt.shared().np.open(&io as &Source).map_err(from_core)?;
+        trace::add(io.raw_source(), handle);
         Ok(PollFd {
             inner: Arc::new(Inner {
                 io,
@@ -111,6 +109,19 @@ impl<S: AsFd + 'static> PollFd<S> {
                 drained: AtomicU8::new(0),
             }),
         })
+    }
+
+    /// A second handle to the same registered socket (deadlines, locks and close shared); the
+    /// descriptor is released when the last handle is dropped.
+    pub(crate) fn share(&self) -> PollFd<S> {
+        PollFd {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Whether `self` and `other` are handles to the same registered socket.
+    pub(crate) fn same_as(&self, other: &PollFd<S>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The wrapped `std` socket.
@@ -174,10 +185,10 @@ impl<S: AsFd + 'static> PollFd<S> {
                 .counters
                 .timeouts_seen
                 .fetch_add(1, Ordering::Relaxed);
-            trace::deadline(self.inner.io.as_fd().as_raw_fd(), self.inner.handle, mode);
+            trace::deadline(self.inner.io.raw_source(), self.inner.handle, mode);
         }
         if e == PollError::EventError {
-            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_fd()) {
+            if let Ok(Some(err)) = sysnet::take_error(self.inner.io.as_source()) {
                 return err;
             }
         }
@@ -210,7 +221,7 @@ impl<S: AsFd + 'static> PollFd<S> {
             // The wait that follows checks for a close or an expired deadline itself.
             return Ok(());
         }
-        lock.arm(&self.inner.io as &dyn AsFd).map_err(|e| match e {
+        lock.arm(&self.inner.io as &Source).map_err(|e| match e {
             netpoll_core::Error::Poll(p) => self.fail(p, mode),
             // A close that raced in after the core's check deregistered the socket (the
             // portable backend then says "not found"): report the close.
@@ -471,7 +482,7 @@ impl<S: AsFd + 'static> PollFd<S> {
     }
 }
 
-impl<S: AsFd + 'static> Inner<S> {
+impl<S: AsSource + 'static> Inner<S> {
     fn unpend(&self, mode: Mode) {
         // Plain load first: the locked swap only when there is something to undo.
         let flag = &self.pending[idx(mode)];
@@ -488,14 +499,10 @@ impl<S: AsFd + 'static> Inner<S> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(NetError::Closed.into());
         }
-        let r = self
-            .rt
-            .shared()
-            .np
-            .close(self.handle, &self.io as &dyn AsFd);
-        trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+        let r = self.rt.shared().np.close(self.handle, &self.io as &Source);
+        trace::close(self.io.raw_source(), self.handle);
         if self.shutdown_on_close {
-            sysnet::shutdown(self.io.as_fd());
+            sysnet::shutdown(self.io.as_source());
         }
         self.unpend(Mode::Read);
         self.unpend(Mode::Write);
@@ -503,16 +510,12 @@ impl<S: AsFd + 'static> Inner<S> {
     }
 }
 
-impl<S: AsFd + 'static> Drop for Inner<S> {
+impl<S: AsSource + 'static> Drop for Inner<S> {
     fn drop(&mut self) {
         if !self.closed.load(Ordering::Acquire) {
             self.closed.store(true, Ordering::Release);
-            let _ = self
-                .rt
-                .shared()
-                .np
-                .close(self.handle, &self.io as &dyn AsFd);
-            trace::close(self.io.as_fd().as_raw_fd(), self.handle);
+            let _ = self.rt.shared().np.close(self.handle, &self.io as &Source);
+            trace::close(self.io.raw_source(), self.handle);
             self.unpend(Mode::Read);
             self.unpend(Mode::Write);
         }
@@ -521,17 +524,11 @@ impl<S: AsFd + 'static> Drop for Inner<S> {
     }
 }
 
-impl<S: AsFd + 'static> AsFd for PollFd<S> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
-
 trait CloseDyn: Send + Sync {
     fn close_dyn(&self) -> io::Result<()>;
 }
 
-impl<S: AsFd + Send + Sync + 'static> CloseDyn for Inner<S> {
+impl<S: AsSource + Send + Sync + 'static> CloseDyn for Inner<S> {
     fn close_dyn(&self) -> io::Result<()> {
         self.close()
     }

@@ -17,9 +17,13 @@ pub mod server;
 pub mod trace;
 
 pub use clock::{deadline_after, StdClock};
-pub use error::{is_closed, is_timeout, NetError};
+pub use error::{is_closed, is_timeout, NetError, OpError};
 pub use fd::Closer;
-pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+pub use net::{
+    Async, Dialer, ReadHalf, ReuniteError, TcpListener, TcpStream, UdpSocket, WriteHalf,
+};
+#[cfg(unix)]
+pub use net::{UnixListener, UnixStream};
 pub use runtime::{Builder, Runtime, RuntimeStats, DEFAULT_CAPACITY};
 pub use server::{Server, ServerHandle, ServerStats, ShutdownReport, DEFAULT_STACK_SIZE};
 #[cfg(feature = "fault-injection")]

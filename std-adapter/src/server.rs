@@ -1,14 +1,15 @@
-//! [`Server`]: accept on a listener and run a handler per connection, on threads or on async
-//! workers, with graceful shutdown.
+//! [`Server`]: accept on a listener (TCP or Unix: any [`Listener`]) and run a handler per
+//! connection, on threads, on async workers or on green coroutines, with graceful shutdown; [`ServerHandle::join`]
+//! lets `main` block until another thread shuts the server down.
 //!
 //! * **Blocking** ([`Server::blocking`]): one thread per connection
 //!   ([`Server::stack_size`], [`DEFAULT_STACK_SIZE`] by default); the handler gets a blocking
-//!   [`TcpStream`].
+//!   [`TcpStream`](crate::TcpStream) (or [`UnixStream`](crate::UnixStream)).
 //! * **Async** ([`Server::workers`] + [`Server::spawn_async`]): N worker threads, each running
 //!   its own queue of tasks and driving its own runtime (no poller thread: a worker with
 //!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
 //!   workers in turn, each registered with its worker's runtime, and the handler is an async
-//!   function of the stream.
+//!   function of the stream's [`Async`] face.
 //! * **Green** ([`Server::workers`] + [`Server::green`], Unix): the async mode's workers, each
 //!   connection's handler a blocking-style function running on its own stackful coroutine
 //!   ([`Server::stack_size`], [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)
@@ -34,8 +35,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::executor::Pool;
-use crate::{is_closed, Closer, Runtime, TcpListener, TcpStream};
+use crate::executor::{Pool, PoolCounters};
+use crate::net::{Listener, Token};
+use crate::{is_closed, Async, Closer, Runtime};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -94,33 +96,50 @@ pub struct ShutdownReport {
 }
 
 struct Shared {
-    conns: Mutex<HashMap<u64, Closer>>,
-    idle: Condvar,
+    state: Mutex<State>,
+    /// Signalled when the last connection ends, the accept loop ends, or a shutdown is done.
+    changed: Condvar,
     accepted: AtomicU64,
     panics: AtomicU64,
     accept_errors: AtomicU64,
     stopping: AtomicBool,
 }
 
+/// What [`ServerHandle::wait`] waits on, under one lock.
+#[derive(Default)]
+struct State {
+    conns: HashMap<u64, Closer>,
+    /// The accept loop has returned (its listener was closed).
+    accept_ended: bool,
+    /// The server has stopped: set by a shutdown, or by a wait that saw the listener closed
+    /// elsewhere and the last handler return.
+    report: Option<ShutdownReport>,
+}
+
 impl Shared {
     fn active(&self) -> usize {
-        lock(&self.conns).len()
+        lock(&self.state).conns.len()
     }
 
     /// Wait until no connection is left or `until`; returns how many are left.
     fn wait_idle(&self, until: Instant) -> usize {
-        let mut conns = lock(&self.conns);
+        let mut st = lock(&self.state);
         loop {
             let now = Instant::now();
-            if conns.is_empty() || now >= until {
-                return conns.len();
+            if st.conns.is_empty() || now >= until {
+                return st.conns.len();
             }
-            conns = self
-                .idle
-                .wait_timeout(conns, until - now)
+            st = self
+                .changed
+                .wait_timeout(st, until - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    fn finish(&self, report: ShutdownReport) {
+        lock(&self.state).report = Some(report);
+        self.changed.notify_all();
     }
 }
 
@@ -156,25 +175,70 @@ impl<F: Future<Output = ()>> Future for Guarded<F> {
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        let mut conns = lock(&self.shared.conns);
-        conns.remove(&self.id);
-        if conns.is_empty() {
-            self.shared.idle.notify_all();
+        let mut st = lock(&self.shared.state);
+        st.conns.remove(&self.id);
+        if st.conns.is_empty() {
+            self.shared.changed.notify_all();
         }
     }
 }
 
-/// A running server. Stop it with [`shutdown`](Self::shutdown); dropping the handle only stops
-/// accepting (running handlers go on, and async worker threads stay until they are done and
-/// the process exits).
-pub struct ServerHandle {
+/// A running server, on a TCP listener (`ServerHandle`, the default `A = SocketAddr`) or a
+/// Unix one (`ServerHandle<std::os::unix::net::SocketAddr>`).
+///
+/// Stop it with [`shutdown`](Self::shutdown) from any clone (the handle is cheap to clone
+/// and can go to a signal-handling thread); [`wait`](Self::wait) or [`join`](Self::join)
+/// block until it has stopped, so `main` need not park forever. Dropping the last handle
+/// without a shutdown only stops accepting (running handlers go on, and async worker threads
+/// stay until they are done and the process exits).
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use netpoll_std::{Server, TcpListener};
+///
+/// let server = Server::new().blocking(TcpListener::bind("127.0.0.1:0")?, |mut s| {
+///     let mut buf = [0; 64];
+///     while let Ok(n @ 1..) = s.read(&mut buf) {
+///         let _ = s.write_all(&buf[..n]);
+///     }
+/// })?;
+/// let stopper = server.clone();
+/// let addr = server.local_addr();
+/// std::thread::spawn(move || {
+///     let mut c = std::net::TcpStream::connect(addr).unwrap();
+///     c.write_all(b"hi").unwrap();
+///     c.read_exact(&mut [0; 2]).unwrap();
+///     stopper.shutdown(Duration::from_secs(1)); // e.g. on SIGTERM
+/// });
+/// let report = server.join(); // returns once the other thread has shut it down
+/// assert_eq!(report.abandoned, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ServerHandle<A = SocketAddr> {
+    inner: Arc<HandleInner<A>>,
+}
+
+struct HandleInner<A> {
     shared: Arc<Shared>,
     listener: Closer,
-    addr: SocketAddr,
-    acceptor: Option<JoinHandle<()>>,
-    pool: Option<Arc<Pool>>,
-    /// The async or green workers' runtimes (none for a blocking server).
+    addr: A,
+    acceptor: Mutex<Option<JoinHandle<()>>>,
+    pool: Mutex<Option<Arc<Pool>>>,
+    /// The async workers' counters, kept past the pool's stop.
+    pool_counters: Option<Arc<PoolCounters>>,
+    /// The async workers' runtimes (none for a blocking server).
     worker_runtimes: Vec<Runtime>,
+    /// A shutdown has started (the first caller runs it; later ones wait for its report).
+    shutting_down: AtomicBool,
+}
+
+impl<A> Clone for ServerHandle<A> {
+    fn clone(&self) -> Self {
+        ServerHandle {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 impl Server {
@@ -213,15 +277,17 @@ impl Server {
         self
     }
 
-    /// Serve `listener` with a thread per connection running `handler`.
-    pub fn blocking<H>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
+    /// Serve `listener` (a [`TcpListener`](crate::TcpListener) or a
+    /// [`UnixListener`](crate::UnixListener)) with a thread per connection running `handler`.
+    pub fn blocking<L, H>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
-        H: Fn(TcpStream) + Send + Sync + 'static,
+        L: Listener,
+        H: Fn(L::Stream) + Send + Sync + 'static,
     {
         let handler = Arc::new(handler);
         let stack = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
         let name = format!("{}-conn", self.name);
-        let accept = |l: &TcpListener| l.accept().map(|(s, _)| (s, ()));
+        let accept = |l: &L| l.accept_stream(None, Token).map(|s| (s, ()));
         self.start(listener, None, accept, move |shared, guard, stream, ()| {
             let h = handler.clone();
             let sh = shared.clone();
@@ -241,20 +307,17 @@ impl Server {
         })
     }
 
-    /// Serve `listener` on the async workers: each connection becomes a task running
-    /// `handler(stream)`.
-    pub fn spawn_async<H, F>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
+    /// Serve `listener` (TCP or Unix) on the async workers: each connection becomes a task
+    /// running `handler(stream)` on the stream's [`Async`] face.
+    pub fn spawn_async<L, H, F>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
-        H: Fn(TcpStream) -> F + Send + Sync + 'static,
+        L: Listener,
+        H: Fn(Async<L::Stream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let pool = self.pool(&listener)?;
-        let (p, p2) = (pool.clone(), pool.clone());
-        // Each connection is registered with the runtime of the worker that will run it.
-        let accept = move |l: &TcpListener| {
-            let i = p2.pick();
-            l.accept_in(p2.runtime(i)).map(|(s, _)| (s, i))
-        };
+        let p = pool.clone();
+        let accept = accept_on(&pool);
         self.start(
             listener,
             Some(pool),
@@ -262,6 +325,7 @@ impl Server {
             move |shared, guard, stream, i| {
                 // Calling the handler runs its synchronous prologue on the acceptor thread: a panic
                 // there must not stop the accept loop.
+                let stream = L::stream_async(stream, Token);
                 match catch_unwind(AssertUnwindSafe(|| handler(stream))) {
                     Ok(fut) => p.spawn_on(i, Guarded { fut, _guard: guard }),
                     Err(_) => {
@@ -272,23 +336,22 @@ impl Server {
         )
     }
 
-    /// Serve `listener` on the workers in green mode: each connection's `handler(stream)`
-    /// runs on its own coroutine, where blocking calls on netpoll sockets park the coroutine
-    /// instead of the worker thread (see [`green`](crate::green)). A connection for which no
-    /// stack can be mapped is closed and counted in [`ServerStats::accept_errors`].
+    /// Serve `listener` (TCP or Unix) on the workers in green mode: each connection's
+    /// `handler(stream)` runs on its own coroutine, where blocking calls on netpoll sockets
+    /// park the coroutine instead of the worker thread (see [`green`](crate::green)). A
+    /// connection for which no stack can be mapped is closed and counted in
+    /// [`ServerStats::accept_errors`].
     #[cfg(unix)]
-    pub fn green<H>(self, listener: TcpListener, handler: H) -> io::Result<ServerHandle>
+    pub fn green<L, H>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
-        H: Fn(TcpStream) + Send + Sync + 'static,
+        L: Listener,
+        H: Fn(L::Stream) + Send + Sync + 'static,
     {
         let handler = Arc::new(handler);
         let stack = self.stack_size.unwrap_or(crate::green::DEFAULT_STACK_SIZE);
         let pool = self.pool(&listener)?;
-        let (p, p2) = (pool.clone(), pool.clone());
-        let accept = move |l: &TcpListener| {
-            let i = p2.pick();
-            l.accept_in(p2.runtime(i)).map(|(s, _)| (s, i))
-        };
+        let p = pool.clone();
+        let accept = accept_on(&pool);
         self.start(
             listener,
             Some(pool),
@@ -311,8 +374,8 @@ impl Server {
     }
 
     /// The worker threads of the async and green modes.
-    fn pool(&self, listener: &TcpListener) -> io::Result<Arc<Pool>> {
-        let rt = listener.runtime();
+    fn pool<L: Listener>(&self, listener: &L) -> io::Result<Arc<Pool>> {
+        let rt = listener.listener_runtime(Token);
         let capacity = self.worker_capacity.unwrap_or_else(|| rt.capacity());
         Ok(Arc::new(Pool::new(
             self.workers,
@@ -322,44 +385,65 @@ impl Server {
         )?))
     }
 
-    fn start<W>(
+    fn start<L: Listener, W>(
         self,
-        listener: TcpListener,
+        listener: L,
         pool: Option<Arc<Pool>>,
-        accept: impl Fn(&TcpListener) -> io::Result<(TcpStream, W)> + Send + 'static,
-        dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream, W) + Send + 'static,
-    ) -> io::Result<ServerHandle> {
-        let addr = listener.local_addr()?;
+        accept: impl Fn(&L) -> io::Result<(L::Stream, W)> + Send + 'static,
+        dispatch: impl Fn(&Arc<Shared>, ConnGuard, L::Stream, W) + Send + 'static,
+    ) -> io::Result<ServerHandle<L::Addr>> {
+        let addr = listener.listen_addr(Token)?;
         let shared = Arc::new(Shared {
-            conns: Mutex::new(HashMap::new()),
-            idle: Condvar::new(),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
             accepted: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             accept_errors: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
         });
-        let closer = listener.closer();
+        let closer = listener.listener_closer(Token);
+        let pool_counters = pool.as_ref().map(|p| p.counters.clone());
         let worker_runtimes = pool.as_ref().map_or_else(Vec::new, |p| p.runtimes());
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("{}-accept", self.name))
-            .spawn(move || accept_loop(&listener, &sh, accept, dispatch))?;
+            .spawn(move || {
+                accept_loop(&listener, &sh, accept, dispatch);
+                lock(&sh.state).accept_ended = true;
+                sh.changed.notify_all();
+            })?;
         Ok(ServerHandle {
-            shared,
-            listener: closer,
-            addr,
-            acceptor: Some(acceptor),
-            pool,
-            worker_runtimes,
+            inner: Arc::new(HandleInner {
+                shared,
+                listener: closer,
+                addr,
+                acceptor: Mutex::new(Some(acceptor)),
+                pool: Mutex::new(pool),
+                pool_counters,
+                worker_runtimes,
+                shutting_down: AtomicBool::new(false),
+            }),
         })
     }
 }
 
-fn accept_loop<W>(
-    listener: &TcpListener,
+/// The async and green modes' accept: each connection is registered with the runtime of the
+/// worker that will run it, dealt in turn.
+fn accept_on<L: Listener>(
+    pool: &Arc<Pool>,
+) -> impl Fn(&L) -> io::Result<(L::Stream, usize)> + Send + 'static {
+    let p = pool.clone();
+    move |l: &L| {
+        let i = p.pick();
+        l.accept_stream(Some(p.runtime(i)), Token).map(|s| (s, i))
+    }
+}
+
+fn accept_loop<L: Listener, W>(
+    listener: &L,
     shared: &Arc<Shared>,
-    accept: impl Fn(&TcpListener) -> io::Result<(TcpStream, W)>,
-    dispatch: impl Fn(&Arc<Shared>, ConnGuard, TcpStream, W),
+    accept: impl Fn(&L) -> io::Result<(L::Stream, W)>,
+    dispatch: impl Fn(&Arc<Shared>, ConnGuard, L::Stream, W),
 ) {
     let mut backoff = Duration::from_millis(1);
     let mut next_id = 0u64;
@@ -368,7 +452,9 @@ fn accept_loop<W>(
             Ok((stream, w)) => {
                 backoff = Duration::from_millis(1);
                 next_id += 1;
-                lock(&shared.conns).insert(next_id, stream.closer());
+                lock(&shared.state)
+                    .conns
+                    .insert(next_id, L::stream_closer(&stream, Token));
                 shared.accepted.fetch_add(1, Ordering::Relaxed);
                 let guard = ConnGuard {
                     shared: shared.clone(),
@@ -387,26 +473,27 @@ fn accept_loop<W>(
     }
 }
 
-impl ServerHandle {
+impl<A: Clone> ServerHandle<A> {
     /// The address the server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    pub fn local_addr(&self) -> A {
+        self.inner.addr.clone()
     }
 
-    /// The runtimes of the async or green workers, one per worker (empty for a blocking
-    /// server, whose connections are registered with the listener's runtime): their
+    /// The runtimes of the async workers, one per worker (empty for a blocking server, whose
+    /// connections are registered with the listener's runtime): their
     /// [`stats`](Runtime::stats) count what the server's connections did.
     pub fn worker_runtimes(&self) -> &[Runtime] {
-        &self.worker_runtimes
+        &self.inner.worker_runtimes
     }
 
     /// Counters.
     pub fn stats(&self) -> ServerStats {
-        let s = &self.shared;
+        let s = &self.inner.shared;
         let pool_panics = self
-            .pool
+            .inner
+            .pool_counters
             .as_ref()
-            .map_or(0, |p| p.counters.panics.load(Ordering::Relaxed));
+            .map_or(0, |c| c.panics.load(Ordering::Relaxed));
         ServerStats {
             accepted: s.accepted.load(Ordering::Relaxed),
             active: s.active(),
@@ -417,39 +504,98 @@ impl ServerHandle {
 
     /// Graceful shutdown: stop accepting, wait up to `grace` for handlers to finish, close the
     /// connections still open, and wait (up to `grace` again) for their handlers to return.
-    pub fn shutdown(mut self, grace: Duration) -> ShutdownReport {
-        self.shared.stopping.store(true, Ordering::Release);
+    /// Any clone may call it, from any thread; a second call waits for the first one's report.
+    pub fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let inner = &self.inner;
+        if inner.shutting_down.swap(true, Ordering::AcqRel) {
+            return self.wait();
+        }
+        inner.shared.stopping.store(true, Ordering::Release);
         // The acceptor is parked in accept: closing the listener wakes it.
-        let _ = self.listener.close();
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
+        let _ = inner.listener.close();
+        inner.join_acceptor();
+        // Stopped already (the listener was closed elsewhere, the last handler returned, and
+        // a wait saw it): nothing is left to close.
+        if let Some(r) = lock(&inner.shared.state).report {
+            inner.stop_pool(&r);
+            return r;
         }
         let mut report = ShutdownReport::default();
-        let left = self.shared.wait_idle(Instant::now() + grace);
+        let left = inner.shared.wait_idle(Instant::now() + grace);
         if left > 0 {
-            let closers: Vec<Closer> = lock(&self.shared.conns).values().cloned().collect();
+            let closers: Vec<Closer> = lock(&inner.shared.state).conns.values().cloned().collect();
             report.closed_forcibly = closers.len();
             for c in closers {
                 let _ = c.close();
             }
-            report.abandoned = self
+            report.abandoned = inner
                 .shared
                 .wait_idle(Instant::now() + grace.max(Duration::from_secs(1)));
         }
-        if report.abandoned == 0 {
-            if let Some(pool) = self.pool.take() {
-                if let Ok(pool) = Arc::try_unwrap(pool) {
-                    pool.stop();
-                }
-            }
-        }
+        inner.stop_pool(&report);
+        inner.shared.finish(report);
         report
+    }
+
+    /// Block until the server has stopped: a [`shutdown`](Self::shutdown) from another
+    /// thread has finished (its report is returned), or its listener was closed elsewhere
+    /// (through a [`Closer`]) and the last handler has returned (an empty report).
+    pub fn wait(&self) -> ShutdownReport {
+        let shared = &self.inner.shared;
+        let mut st = lock(&shared.state);
+        loop {
+            if let Some(r) = st.report {
+                return r;
+            }
+            let stopping = shared.stopping.load(Ordering::Acquire);
+            if st.accept_ended && !stopping && st.conns.is_empty() {
+                let r = ShutdownReport::default();
+                st.report = Some(r);
+                shared.changed.notify_all();
+                return r;
+            }
+            st = shared
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// [`wait`](Self::wait), then release this handle and, once the server has stopped,
+    /// its threads (the acceptor, and the async workers if no handler was abandoned).
+    pub fn join(self) -> ShutdownReport {
+        let r = self.wait();
+        self.inner.join_acceptor();
+        self.inner.stop_pool(&r);
+        r
     }
 }
 
-impl Drop for ServerHandle {
+impl<A> HandleInner<A> {
+    fn join_acceptor(&self) {
+        let acceptor = lock(&self.acceptor).take();
+        if let Some(a) = acceptor {
+            let _ = a.join();
+        }
+    }
+
+    /// Stop the async workers unless a handler is still running on them.
+    fn stop_pool(&self, report: &ShutdownReport) {
+        if report.abandoned > 0 {
+            return;
+        }
+        let pool = lock(&self.pool).take();
+        if let Some(pool) = pool {
+            if let Ok(pool) = Arc::try_unwrap(pool) {
+                pool.stop();
+            }
+        }
+    }
+}
+
+impl<A> Drop for HandleInner<A> {
     fn drop(&mut self) {
-        if self.acceptor.is_some() {
+        if !self.shutting_down.load(Ordering::Acquire) {
             // Dropped without shutdown: stop accepting; running handlers go on by themselves.
             self.shared.stopping.store(true, Ordering::Release);
             let _ = self.listener.close();
@@ -457,10 +603,10 @@ impl Drop for ServerHandle {
     }
 }
 
-impl std::fmt::Debug for ServerHandle {
+impl<A: Clone + std::fmt::Debug> std::fmt::Debug for ServerHandle<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.inner.addr)
             .field("stats", &self.stats())
             .finish()
     }

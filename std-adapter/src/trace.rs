@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use netpoll_core::{Event, Handle, Mode};
 
+use crate::sys::RawSource;
+
 const UNKNOWN: u8 = 0;
 const OFF: u8 = 1;
 const ON: u8 = 2;
@@ -34,13 +36,13 @@ pub(crate) fn init(backend: &str, capacity: usize) {
     }
 }
 
-pub(crate) fn add(fd: i32, h: Handle) {
+pub(crate) fn add(fd: RawSource, h: Handle) {
     if enabled() {
         eprintln!("netpoll: add fd={fd} desc={h:?}");
     }
 }
 
-pub(crate) fn close(fd: i32, h: Handle) {
+pub(crate) fn close(fd: RawSource, h: Handle) {
     if enabled() {
         eprintln!("netpoll: close fd={fd} desc={h:?}");
     }
@@ -57,7 +59,7 @@ pub(crate) fn ready(ev: Event) {
     );
 }
 
-pub(crate) fn deadline(fd: i32, h: Handle, mode: Mode) {
+pub(crate) fn deadline(fd: RawSource, h: Handle, mode: Mode) {
     if enabled() {
         let m = if mode == Mode::Read { "read" } else { "write" };
         eprintln!("netpoll: deadline fd={fd} desc={h:?} {m} expired");

@@ -45,7 +45,7 @@ fn async_close_wakes_task(rt: &Runtime) {
     let (_c, s) = tcp_pair(rt);
     let closer = s.closer();
     let h = std::thread::spawn(move || {
-        let mut s = s;
+        let mut s = s.into_async();
         block_on(async move { s.read(&mut [0u8; 4]).await.unwrap_err() })
     });
     util::eventually("task pending", || rt.stats().async_pending_now == 1);
@@ -69,7 +69,8 @@ fn async_connect_deadline(rt: &Runtime) {
 }
 
 fn async_write_deadline(rt: &Runtime) {
-    let (_c, mut s) = tcp_pair(rt);
+    let (_c, s) = tcp_pair(rt);
+    let mut s = s.into_async();
     s.set_write_deadline(in_ms(50)).unwrap();
     let err = bounded("async write until timeout", move || {
         block_on(async move {
@@ -84,12 +85,14 @@ fn async_write_deadline(rt: &Runtime) {
     assert!(is_timeout(&err), "{err}");
 }
 
+#[cfg(unix)]
 fn async_unix_stream(rt: &Runtime) {
-    let (mut a, mut b) = netpoll_std::UnixStream::pair_in(rt).unwrap();
+    let (a, b) = netpoll_std::UnixStream::pair_in(rt).unwrap();
+    let (mut a, mut b) = (a.into_async(), b.into_async());
     let got = bounded("async unix", move || {
         block_on(async move {
             a.write_all(b"over unix").await.unwrap();
-            AsyncWriteExt::close(&mut a).await.unwrap(); // half-close (the inherent close is Go's)
+            a.close().await.unwrap(); // half-close: AsyncWriteExt::close
             let mut got = Vec::new();
             b.read_to_end(&mut got).await.unwrap();
             got
@@ -138,7 +141,7 @@ fn async_split_through_a_shared_reference(rt: &Runtime) {
             n_total += n;
         }
     });
-    let s = Arc::new(s);
+    let s = Arc::new(s.into_async());
     let writer = {
         let s = s.clone();
         std::thread::spawn(move || {
@@ -174,6 +177,7 @@ per_backend!(
     async_close_wakes_task,
     async_connect_deadline,
     async_write_deadline,
+    #[cfg(unix)]
     async_unix_stream,
     async_accept_deadline_and_close,
 );

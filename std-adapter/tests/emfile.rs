@@ -1,5 +1,10 @@
 //! EMFILE during accept: the error reaches the caller, and the listener works again once
 //! descriptors are free. Its own test binary, because it lowers the process's file limit.
+//!
+//! Unix only: Windows has no per-process descriptor limit to lower (`WSAEMFILE` means the
+//! system ran out of socket handles), so there is no way to provoke it on demand; the
+//! fault-injection suite (`tests/tests/faults.rs`) covers failing accepts on every OS.
+#![cfg(unix)]
 
 use std::io::Read;
 
@@ -31,10 +36,11 @@ fn check(kind: BackendKind) {
     let peer = std::net::TcpStream::connect(addr).unwrap();
     let highest = {
         let f = std::fs::File::open("/dev/null").unwrap();
-        std::os::fd::AsRawFd::as_raw_fd(&f) as u64
+        u32::try_from(std::os::fd::AsRawFd::as_raw_fd(&f)).unwrap()
     };
+    // `rlim_t` is `u64` on Linux and macOS, `i64` on FreeBSD: both take a `u32`.
     let low = libc::rlimit {
-        rlim_cur: highest + 1,
+        rlim_cur: (highest + 1).into(),
         rlim_max: old.rlim_max,
     };
     // SAFETY: `low` is a valid rlimit.

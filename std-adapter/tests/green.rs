@@ -251,9 +251,9 @@ fn block_on_an_async_read_inside_a_coroutine() {
                 s.write_all(b"late").unwrap();
             })
             .unwrap();
-            let mut c = TcpStream::connect(addr).unwrap();
+            let mut c = TcpStream::connect(addr).unwrap().into_async();
             let mut b = [0u8; 4];
-            green::block_on(AsyncReadExt::read_exact(&mut c, &mut b)).unwrap();
+            green::block_on(c.read_exact(&mut b)).unwrap();
             writer.join().unwrap();
             b
         })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use futures_lite::AsyncReadExt;
-use netpoll_std::{is_closed, is_timeout, Runtime, Server, TcpListener, TcpStream};
+use netpoll_std::{is_closed, is_timeout, Async, Runtime, Server, TcpListener, TcpStream};
 use util::{bounded, eventually, in_ms, tcp_pair, LIMIT};
 
 /// A reader on its own thread: its one message, or the error.
@@ -23,7 +23,7 @@ fn async_reader(s: &Arc<TcpStream>) -> Reader {
     let s = s.clone();
     thread::spawn(move || {
         let mut buf = [0u8; 16];
-        let n = block_on(AsyncReadExt::read(&mut &*s, &mut buf))?;
+        let n = block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf))?;
         Ok(buf[..n].to_vec())
     })
 }
@@ -92,14 +92,14 @@ fn close_wakes_every_reader_and_writer(rt: &Runtime) {
             let mut buf = [0u8; 16];
             match i % 3 {
                 0 => Read::read(&mut &*s, &mut buf).map(drop),
-                1 => block_on(AsyncReadExt::read(&mut &*s, &mut buf)).map(drop),
+                1 => block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf)).map(drop),
                 _ => {
                     use futures_lite::AsyncWriteExt;
                     let big = vec![1u8; 64 << 20];
                     if i % 2 == 0 {
                         Write::write_all(&mut &*s, &big)
                     } else {
-                        block_on(AsyncWriteExt::write_all(&mut &*s, &big))
+                        block_on(AsyncWriteExt::write_all(&mut s.as_async(), &big))
                     }
                 }
             }
@@ -139,16 +139,14 @@ fn deadline_wakes_every_reader(rt: &Runtime) {
 /// A TCP read stops short at the urgent mark (a peer's one `MSG_OOB` byte) with data still
 /// queued: the next read must return that data, not wait for an edge that never comes.
 fn read_after_a_short_read_at_the_urgent_mark(rt: &Runtime, blocking: bool) {
-    use std::os::fd::AsRawFd;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (s, _) = l.accept().unwrap();
     let s = TcpStream::from_std_in(s, rt).unwrap();
     peer.set_nodelay(true).unwrap();
     peer.write_all(b"abc").unwrap();
-    // SAFETY: a valid, connected socket and a one-byte buffer that outlives the call.
-    let sent = unsafe { libc::send(peer.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
-    assert_eq!(sent, 1, "send(MSG_OOB): {}", io::Error::last_os_error());
+    let sent = socket2::SockRef::from(&peer).send_out_of_band(b"!");
+    assert_eq!(sent.unwrap(), 1, "send(MSG_OOB)");
     peer.write_all(b"def").unwrap();
     // Let all three segments arrive before the first read, so that no later edge can help.
     thread::sleep(Duration::from_millis(50));
@@ -160,7 +158,7 @@ fn read_after_a_short_read_at_the_urgent_mark(rt: &Runtime, blocking: bool) {
             let n = if blocking {
                 Read::read(&mut &s, &mut buf)
             } else {
-                block_on(AsyncReadExt::read(&mut &s, &mut buf))
+                block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf))
             }
             .map_err(|e| format!("after {:?}: {e}", String::from_utf8_lossy(&got)))?;
             if n == 0 {
@@ -182,6 +180,7 @@ fn urgent_mark_async(rt: &Runtime) {
 }
 
 /// Send `data` on a Unix socket with a descriptor (this process's stdin) attached.
+#[cfg(unix)]
 fn send_with_fd(s: &std::os::unix::net::UnixStream, data: &[u8]) {
     use std::os::fd::AsRawFd;
     let fd: libc::c_int = 0;
@@ -222,6 +221,7 @@ fn send_with_fd(s: &std::os::unix::net::UnixStream, data: &[u8]) {
 
 /// A Unix stream read stops after a segment that carries `SCM_RIGHTS`, with more data queued
 /// behind it: the next read must return that data.
+#[cfg(unix)]
 fn read_after_a_short_read_at_scm_rights(rt: &Runtime, blocking: bool) {
     let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
     let s = netpoll_std::UnixStream::from_std_in(ours, rt).unwrap();
@@ -236,7 +236,7 @@ fn read_after_a_short_read_at_scm_rights(rt: &Runtime, blocking: bool) {
             let n = if blocking {
                 Read::read(&mut &s, &mut buf)
             } else {
-                block_on(AsyncReadExt::read(&mut &s, &mut buf))
+                block_on(AsyncReadExt::read(&mut s.as_async(), &mut buf))
             }
             .map_err(|e| format!("after {:?}: {e}", String::from_utf8_lossy(&got)))?;
             if n == 0 {
@@ -250,10 +250,12 @@ fn read_after_a_short_read_at_scm_rights(rt: &Runtime, blocking: bool) {
     drop(peer);
 }
 
+#[cfg(unix)]
 fn scm_rights_blocking(rt: &Runtime) {
     read_after_a_short_read_at_scm_rights(rt, true);
 }
 
+#[cfg(unix)]
 fn scm_rights_async(rt: &Runtime) {
     read_after_a_short_read_at_scm_rights(rt, false);
 }
@@ -319,20 +321,20 @@ fn blocking_read_in_an_async_handler(rt: &Runtime) {
     let tx = std::sync::Mutex::new(tx);
     let server = Server::new()
         .workers(1)
-        .spawn_async(l, move |s: TcpStream| {
+        .spawn_async(l, move |s: Async<TcpStream>| {
             let tx = tx.lock().unwrap().clone();
             async move {
                 let mut buf = [0u8; 8];
                 // Nothing comes: the deadline must fire on this (the worker's) thread.
                 s.set_read_deadline(in_ms(100)).unwrap();
-                let timed_out = match Read::read(&mut &s, &mut buf) {
+                let timed_out = match Read::read(&mut s.get_ref(), &mut buf) {
                     Err(e) if is_timeout(&e) => Ok(Vec::new()),
                     other => Err(format!("first read: {other:?}")),
                 };
                 let _ = tx.send(timed_out);
                 // Then data comes: the edge must reach this thread's own wait.
                 s.set_read_deadline(None).unwrap();
-                let r = Read::read(&mut &s, &mut buf)
+                let r = Read::read(&mut s.get_ref(), &mut buf)
                     .map(|n| buf[..n].to_vec())
                     .map_err(|e| e.to_string());
                 let _ = tx.send(r);
@@ -359,7 +361,9 @@ per_backend!(
     deadline_wakes_every_reader,
     urgent_mark_blocking,
     urgent_mark_async,
+    #[cfg(unix)]
     scm_rights_blocking,
+    #[cfg(unix)]
     scm_rights_async,
     io_racing_a_local_close_reports_closed,
     blocking_read_in_an_async_handler,

@@ -6,7 +6,7 @@ mod util;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use netpoll_std::{Runtime, Server, ServerHandle, TcpListener, TcpStream};
+use netpoll_std::{Async, Runtime, Server, ServerHandle, TcpListener, TcpStream};
 use util::{bounded, LIMIT};
 
 fn echo(mut s: TcpStream) {
@@ -24,15 +24,17 @@ fn echo(mut s: TcpStream) {
     }
 }
 
-async fn echo_async(mut s: TcpStream) {
+/// Both `std::io::{Read, Write}` (top of the file) and the async extension traits are in
+/// scope: `s.read(..)` still resolves, as `s` is an `Async<TcpStream>`.
+async fn echo_async(mut s: Async<TcpStream>) {
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     let mut buf = [0u8; 1024];
     loop {
-        match AsyncReadExt::read(&mut s, &mut buf).await {
+        match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 assert!(buf[0] != b'!', "handler asked to panic");
-                if AsyncWriteExt::write_all(&mut s, &buf[..n]).await.is_err() {
+                if s.write_all(&buf[..n]).await.is_err() {
                     return;
                 }
             }
@@ -44,8 +46,8 @@ fn start(rt: &Runtime, blocking: bool) -> ServerHandle {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
     if blocking {
         Server::new().blocking(l, echo).unwrap()
-    } else if GREEN.with(std::cell::Cell::get) {
-        Server::new().workers(2).green(l, echo).unwrap()
+    } else if cfg!(unix) && GREEN.with(std::cell::Cell::get) {
+        green_server(Server::new().workers(2), l)
     } else {
         Server::new().workers(2).spawn_async(l, echo_async).unwrap()
     }
@@ -57,7 +59,18 @@ thread_local! {
     static GREEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+#[cfg(unix)]
+fn green_server(s: Server, l: TcpListener) -> ServerHandle {
+    s.green(l, echo).unwrap()
+}
+
+#[cfg(not(unix))]
+fn green_server(_: Server, _: TcpListener) -> ServerHandle {
+    unreachable!("green mode is Unix-only")
+}
+
 /// Run `f` (an async-mode test body) against the green server.
+#[cfg(unix)]
 fn green(rt: &Runtime, f: fn(&Runtime, bool)) {
     GREEN.with(|g| g.set(true));
     f(rt, false);
@@ -141,8 +154,8 @@ fn full_pool_keeps_serving(_: &Runtime, blocking: bool) {
     } else {
         let l = TcpListener::bind_in(&rt, "127.0.0.1:0").unwrap();
         let s = Server::new().workers(1).worker_capacity(1);
-        if GREEN.with(std::cell::Cell::get) {
-            s.green(l, echo).unwrap()
+        if cfg!(unix) && GREEN.with(std::cell::Cell::get) {
+            green_server(s, l)
         } else {
             s.spawn_async(l, echo_async).unwrap()
         }
@@ -179,7 +192,7 @@ fn async_handler_prologue_panic(rt: &Runtime) {
         .workers(1)
         .spawn_async(l, move |s| {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            assert!(i % 2 == 0, "prologue panic");
+            assert!(i.is_multiple_of(2), "prologue panic");
             echo_async(s)
         })
         .unwrap();
@@ -219,44 +232,53 @@ fn async_full_pool(rt: &Runtime) {
     full_pool_keeps_serving(rt, false)
 }
 
-fn green_serves(rt: &Runtime) {
-    green(rt, serves_and_shuts_down)
-}
-fn green_panic(rt: &Runtime) {
-    green(rt, panicking_handler_closes_only_its_connection)
-}
-fn green_grace(rt: &Runtime) {
-    green(rt, shutdown_closes_idle_connections_after_grace)
-}
-fn green_full_pool(rt: &Runtime) {
-    green(rt, full_pool_keeps_serving)
-}
+/// Green mode (Unix): the blocking handler on coroutines over 2 workers.
+#[cfg(unix)]
+mod green {
+    use super::*;
 
-/// Connections are dealt to the green workers in turn: with 2 workers and 4 connections,
-/// both workers' runtimes hold connections.
-fn green_spreads_connections(rt: &Runtime) {
-    let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
-    let srv = Server::new().workers(2).green(l, echo).unwrap();
-    let mut cs: Vec<_> = (0..4).map(|_| client(srv.local_addr())).collect();
-    for c in &mut cs {
-        round_trip(c, b"spread");
+    fn green_serves(rt: &Runtime) {
+        green(rt, serves_and_shuts_down)
     }
-    let opens: Vec<u32> = srv
-        .worker_runtimes()
-        .iter()
-        .map(|rt| rt.stats().open)
-        .collect();
-    assert_eq!(opens, [2, 2], "connections per worker");
-    drop(cs);
-    bounded("shutdown", move || srv.shutdown(LIMIT));
+    fn green_panic(rt: &Runtime) {
+        green(rt, panicking_handler_closes_only_its_connection)
+    }
+    fn green_grace(rt: &Runtime) {
+        green(rt, shutdown_closes_idle_connections_after_grace)
+    }
+    fn green_full_pool(rt: &Runtime) {
+        green(rt, full_pool_keeps_serving)
+    }
+
+    /// Connections are dealt to the green workers in turn: with 2 workers and 4 connections,
+    /// both workers' runtimes hold connections.
+    fn green_spreads_connections(rt: &Runtime) {
+        let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
+        let srv = Server::new().workers(2).green(l, echo).unwrap();
+        let mut cs: Vec<_> = (0..4).map(|_| client(srv.local_addr())).collect();
+        for c in &mut cs {
+            round_trip(c, b"spread");
+        }
+        let opens: Vec<u32> = srv
+            .worker_runtimes()
+            .iter()
+            .map(|rt| rt.stats().open)
+            .collect();
+        assert_eq!(opens, [2, 2], "connections per worker");
+        drop(cs);
+        bounded("shutdown", move || srv.shutdown(LIMIT));
+    }
+
+    per_backend!(
+        green_serves,
+        green_panic,
+        green_grace,
+        green_full_pool,
+        green_spreads_connections,
+    );
 }
 
 per_backend!(
-    green_serves,
-    green_panic,
-    green_grace,
-    green_full_pool,
-    green_spreads_connections,
     async_handler_prologue_panic,
     blocking_serves,
     async_serves,

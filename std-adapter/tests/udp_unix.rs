@@ -1,11 +1,14 @@
-//! UDP and Unix-domain sockets over every backend.
+//! UDP and (on Unix) Unix-domain sockets over every backend.
 
 mod util;
 
+#[cfg(unix)]
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use netpoll_std::{is_closed, is_timeout, Runtime, UdpSocket, UnixListener, UnixStream};
+use netpoll_std::{is_closed, is_timeout, Runtime, UdpSocket};
+#[cfg(unix)]
+use netpoll_std::{UnixListener, UnixStream};
 use util::{bounded, in_ms};
 
 fn udp_round_trip_and_deadline(rt: &Runtime) {
@@ -51,6 +54,7 @@ fn udp_close_wakes_receiver(rt: &Runtime) {
     assert!(is_closed(&e), "{e}");
 }
 
+#[cfg(unix)]
 fn unix_stream_echo_and_deadline(rt: &Runtime) {
     let (mut a, mut b) = UnixStream::pair_in(rt).unwrap();
     a.write_all(b"unix").unwrap();
@@ -61,6 +65,7 @@ fn unix_stream_echo_and_deadline(rt: &Runtime) {
     assert!(is_timeout(&b.read(&mut buf).unwrap_err()));
 }
 
+#[cfg(unix)]
 fn unix_listener_accept(rt: &Runtime) {
     let dir = std::env::temp_dir().join(format!(
         "netpoll-unix-{}-{}",
@@ -84,6 +89,8 @@ per_backend!(
     udp_round_trip_and_deadline,
     udp_async,
     udp_close_wakes_receiver,
+    #[cfg(unix)]
     unix_stream_echo_and_deadline,
+    #[cfg(unix)]
     unix_listener_accept,
 );

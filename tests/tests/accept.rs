@@ -90,7 +90,9 @@ fn accept_timeout(rt: &Runtime) {
 fn accept_timeout_async(rt: &Runtime) {
     let rt = rt.clone();
     bounded("accept_timeout_async", LIMIT, move || {
-        accept_timeout_with(&rt, &|l| block_on(l.accept_async()))
+        accept_timeout_with(&rt, &|l| {
+            block_on(l.accept_async()).map(|(s, a)| (s.into_inner(), a))
+        })
     });
 }
 
@@ -124,7 +126,9 @@ fn accept_timeout_must_return(rt: &Runtime) {
 }
 
 fn accept_timeout_must_return_async(rt: &Runtime) {
-    accept_timeout_must_return_with(rt, |l| block_on(l.accept_async()));
+    accept_timeout_must_return_with(rt, |l| {
+        block_on(l.accept_async()).map(|(s, a)| (s.into_inner(), a))
+    });
 }
 
 fn accept_timeout_must_not_return_with(
@@ -155,7 +159,9 @@ fn accept_timeout_must_not_return(rt: &Runtime) {
 }
 
 fn accept_timeout_must_not_return_async(rt: &Runtime) {
-    accept_timeout_must_not_return_with(rt, Waiter::Task, |l| block_on(l.accept_async()));
+    accept_timeout_must_not_return_with(rt, Waiter::Task, |l| {
+        block_on(l.accept_async()).map(|(s, a)| (s.into_inner(), a))
+    });
 }
 
 green_mode!(

@@ -15,14 +15,14 @@ mod reliability;
 mod util;
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 use netpoll_std::green::Scheduler;
 use netpoll_std::{is_closed, is_timeout, BackendKind, Runtime, TcpListener, TcpStream};
-use reliability::{fill, small_buffers, Rng, LIMIT};
+use reliability::{fill, raw_number, small_buffers, Rng, LIMIT};
 use util::{join, Handle};
 
 fn iterations() -> usize {
@@ -44,27 +44,32 @@ fn runtime(kind: BackendKind) -> Runtime {
 /// coroutines on a one-worker green scheduler (sockets in the worker's runtime).
 enum Waiters {
     Threads(Runtime),
+    #[cfg(unix)]
     Green(Scheduler, Runtime),
 }
 
 impl Waiters {
     fn new(kind: BackendKind, green: bool) -> Waiters {
-        if !green {
-            return Waiters::Threads(runtime(kind));
+        #[cfg(unix)]
+        if green {
+            let sched = Scheduler::builder()
+                .workers(1)
+                .backend(kind)
+                .capacity(64)
+                .build()
+                .expect("scheduler");
+            let rt = sched.runtime(0).clone();
+            return Waiters::Green(sched, rt);
         }
-        let sched = Scheduler::builder()
-            .workers(1)
-            .backend(kind)
-            .capacity(64)
-            .build()
-            .expect("scheduler");
-        let rt = sched.runtime(0).clone();
-        Waiters::Green(sched, rt)
+        assert!(!green, "green mode is Unix-only");
+        Waiters::Threads(runtime(kind))
     }
 
     fn rt(&self) -> &Runtime {
         match self {
-            Waiters::Threads(rt) | Waiters::Green(_, rt) => rt,
+            Waiters::Threads(rt) => rt,
+            #[cfg(unix)]
+            Waiters::Green(_, rt) => rt,
         }
     }
 
@@ -72,6 +77,7 @@ impl Waiters {
     fn go<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Handle<T> {
         match self {
             Waiters::Threads(_) => Handle::Thread(thread::spawn(f)),
+            #[cfg(unix)]
             Waiters::Green(s, _) => Handle::Green(s.spawn(f).expect("spawn")),
         }
     }
@@ -106,6 +112,12 @@ fn outcome<T>(what: &str, rx: &mpsc::Receiver<T>) -> T {
         Ok(v) => v,
         Err(_) => panic!("{what}: no result within {LIMIT:?} (lost wake-up?)"),
     }
+}
+
+/// A write on a socket whose sending side was shut down: `EPIPE` on Unix, `WSAESHUTDOWN` on
+/// Windows (which `std` leaves uncategorised).
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || (cfg!(windows) && e.raw_os_error() == Some(10058))
 }
 
 fn check_pool_empty(rt: &Runtime, kind: BackendKind) {
@@ -162,9 +174,7 @@ fn close_while_a_reader_and_a_writer_are_blocked_with(kind: BackendKind, w: &Wai
                 Err(e) if is_closed(&e) => seen[0] += 1,
                 // Inside the syscall when the close's shutdown landed.
                 Ok(true) if !strict && op == "read" => seen[1] += 1,
-                Err(e) if !strict && op == "write" && e.kind() == io::ErrorKind::BrokenPipe => {
-                    seen[1] += 1
-                }
+                Err(e) if !strict && op == "write" && is_broken_pipe(&e) => seen[1] += 1,
                 other => panic!("{kind} iteration {i}: {op} after close: {other:?}"),
             }
         }
@@ -331,6 +341,7 @@ fn a_new_socket_on_the_same_descriptor_number_right_after_close() {
     );
 }
 
+#[cfg(unix)]
 mod green {
     use super::*;
 
@@ -369,7 +380,7 @@ fn a_new_socket_on_the_same_descriptor_number_right_after_close_with(
     for i in 0..iterations() {
         // An event is in flight for the old socket (data from its peer), and a reader is
         // parked on it when it is closed.
-        let old_fd = s.as_raw_fd();
+        let old_fd = raw_number(&s);
         let old_closer = s.closer();
         let s_old = Arc::new(s);
         let reader = {
@@ -389,7 +400,7 @@ fn a_new_socket_on_the_same_descriptor_number_right_after_close_with(
 
         // The next socket very likely gets the same descriptor number and pool slot.
         let (c2, s2) = pair(&rt, &l);
-        if s2.as_raw_fd() == old_fd || c2.as_raw_fd() == old_fd {
+        if raw_number(&s2) == old_fd || raw_number(&c2) == old_fd {
             same_fd += 1;
         }
         // The old socket's closer must not reach the new one.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
-use netpoll_std::{Runtime, TcpListener, TcpStream};
+use netpoll_std::{Async, Runtime, TcpListener, TcpStream};
 use util::{
     after, ago, bounded, eventually, expect_timeout, far_future, far_past, join, Waiter, LIMIT,
 };
@@ -175,7 +175,7 @@ fn dial_timeout_async(rt: &Runtime) {
         let r = bounded("dial", LIMIT, move || {
             block_on(TcpStream::connect_async_in(&rt2, addr, Some(deadline)))
         });
-        check(i, case, r, start.elapsed());
+        check(i, case, r.map(Async::into_inner), start.elapsed());
     }
     assert_eq!(
         rt.stats().open,
@@ -223,7 +223,10 @@ fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, wai
     c.set_deadline(Some(deadline)).expect("set_deadline");
     let h = util::go(move || match waiter {
         Waiter::Thread => std::io::Read::read(&mut c, &mut [0u8; 1]),
-        Waiter::Task => block_on(futures_lite::AsyncReadExt::read(&mut c, &mut [0u8; 1])),
+        Waiter::Task => block_on(futures_lite::AsyncReadExt::read(
+            &mut c.as_async(),
+            &mut [0u8; 1],
+        )),
     });
     eventually("reader waiting", || waiter.waiting(rt, 1));
     std::io::Write::write_all(&mut &s, b"y").expect("write");
@@ -253,7 +256,7 @@ fn dial_timeout_max_duration_async(rt: &Runtime) {
             block_on(TcpStream::connect_async_in(&rt2, addr, Some(deadline)))
         })
         .expect("dial with a far deadline");
-        check_connected(&l, c);
+        check_connected(&l, c.into_inner());
         check_far_read_deadline(rt, &l, deadline, Waiter::Task);
     }
 }

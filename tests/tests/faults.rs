@@ -14,7 +14,6 @@
 mod reliability;
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -231,54 +230,70 @@ fn events_for_closed_and_reused_descriptors_are_dropped() {
     }
 }
 
-static SIGNALS: AtomicU64 = AtomicU64::new(0);
+/// Accept errors to inject: running out of descriptors (per process, system-wide) and of
+/// memory, as the OS numbers them.
+#[cfg(unix)]
+const ACCEPT_ERRORS: [i32; 3] = [libc::EMFILE, libc::ENFILE, libc::ENOMEM];
+/// `WSAEMFILE`, `WSAENOBUFS`, `ERROR_NOT_ENOUGH_MEMORY`: what Windows' `accept` says instead.
+#[cfg(windows)]
+const ACCEPT_ERRORS: [i32; 3] = [10024, 10055, 8];
 
-extern "C" fn count_signal(_: libc::c_int) {
-    SIGNALS.fetch_add(1, Ordering::Relaxed);
-}
+/// Unix only: Windows has no signals that interrupt a thread's wait.
+#[cfg(unix)]
+mod signals {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-#[test]
-fn signals_interrupting_the_wait_lose_nothing() {
-    // SAFETY: zeroed is a valid sigaction (empty mask, no flags: no SA_RESTART, so a blocked
-    // epoll_wait fails with EINTR); the handler only bumps an atomic, which is signal-safe.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = count_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    use super::*;
+
+    static SIGNALS: AtomicU64 = AtomicU64::new(0);
+
+    extern "C" fn count_signal(_: libc::c_int) {
+        SIGNALS.fetch_add(1, Ordering::Relaxed);
     }
-    for kind in BackendKind::all() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let start = SIGNALS.load(Ordering::Relaxed);
-        let killer: std::sync::Mutex<Option<thread::JoinHandle<()>>> = Default::default();
-        let (rt, _plan) = scenario(
-            kind,
-            |_| {},
-            |p| {
-                let (p, stop) = (p.clone(), stop.clone());
-                *killer.lock().unwrap() = Some(thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        for t in p.waiting_threads() {
-                            // SAFETY: `t` is blocked in the runtime's wait, so it is alive;
-                            // the runtime outlives this thread (joined before it is dropped).
-                            unsafe { libc::pthread_kill(t, libc::SIGUSR1) };
+
+    #[test]
+    fn signals_interrupting_the_wait_lose_nothing() {
+        // SAFETY: zeroed is a valid sigaction (empty mask, no flags: no SA_RESTART, so a blocked
+        // epoll_wait fails with EINTR); the handler only bumps an atomic, which is signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = count_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+        for kind in BackendKind::all() {
+            let stop = Arc::new(AtomicBool::new(false));
+            let start = SIGNALS.load(Ordering::Relaxed);
+            let killer: std::sync::Mutex<Option<thread::JoinHandle<()>>> = Default::default();
+            let (rt, _plan) = scenario(
+                kind,
+                |_| {},
+                |p| {
+                    let (p, stop) = (p.clone(), stop.clone());
+                    *killer.lock().unwrap() = Some(thread::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            for t in p.waiting_threads() {
+                                // SAFETY: `t` is blocked in the runtime's wait, so it is alive;
+                                // the runtime outlives this thread (joined before it is dropped).
+                                unsafe { libc::pthread_kill(t, libc::SIGUSR1) };
+                            }
+                            thread::sleep(Duration::from_micros(200));
                         }
-                        thread::sleep(Duration::from_micros(200));
+                    }));
+                },
+                |_| SIGNALS.load(Ordering::Relaxed) - start >= 100,
+                |_| {
+                    stop.store(true, Ordering::Relaxed);
+                    if let Some(k) = killer.lock().unwrap().take() {
+                        join("signal thread", k);
                     }
-                }));
-            },
-            |_| SIGNALS.load(Ordering::Relaxed) - start >= 100,
-            |_| {
-                stop.store(true, Ordering::Relaxed);
-                if let Some(k) = killer.lock().unwrap().take() {
-                    join("signal thread", k);
-                }
-            },
-        );
-        eprintln!(
-            "{kind}: {} signals delivered",
-            SIGNALS.load(Ordering::Relaxed) - start
-        );
-        drop(rt);
+                },
+            );
+            eprintln!(
+                "{kind}: {} signals delivered",
+                SIGNALS.load(Ordering::Relaxed) - start
+            );
+            drop(rt);
+        }
     }
 }
 
@@ -298,7 +313,8 @@ fn accept_errors_reach_the_caller_and_the_listener_survives() {
             .expect("deadline");
 
         // Blocking accept with the connection already queued.
-        let errnos = [libc::EMFILE, libc::ENFILE, libc::ENOMEM];
+        let errnos = ACCEPT_ERRORS;
+        let [emfile, enfile, _] = errnos;
         plan.fail_accepts(&errnos);
         let c = TcpStream::connect_in(&rt, addr).expect("connect");
         for errno in errnos {
@@ -314,7 +330,7 @@ fn accept_errors_reach_the_caller_and_the_listener_survives() {
 
         // A blocked acceptor: woken by the connection, fails with the error, and finds the
         // connection (still in the backlog) on its next call.
-        plan.fail_accepts(&[libc::EMFILE]);
+        plan.fail_accepts(&[emfile]);
         let acceptor = {
             let l = l.clone();
             thread::spawn(move || {
@@ -326,15 +342,15 @@ fn accept_errors_reach_the_caller_and_the_listener_survives() {
         let c = TcpStream::connect_in(&rt, addr).expect("connect");
         let (first, second) = join("acceptor", acceptor);
         let e = first.expect_err("injected EMFILE");
-        assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{kind}: {e:?}");
+        assert_eq!(e.raw_os_error(), Some(emfile), "{kind}: {e:?}");
         let s = second.expect("accept after EMFILE");
         drop((c, s));
 
         // The async accept gets the same error, then the connection.
-        plan.fail_accepts(&[libc::ENFILE]);
+        plan.fail_accepts(&[enfile]);
         let c = TcpStream::connect_in(&rt, addr).expect("connect");
         let e = futures_lite::future::block_on(l.accept_async()).expect_err("ENFILE");
-        assert_eq!(e.raw_os_error(), Some(libc::ENFILE), "{kind}: {e:?}");
+        assert_eq!(e.raw_os_error(), Some(enfile), "{kind}: {e:?}");
         let (s, _) = futures_lite::future::block_on(l.accept_async()).expect("accept");
         drop((c, s));
         drop(l);
@@ -342,7 +358,7 @@ fn accept_errors_reach_the_caller_and_the_listener_survives() {
         // A server counts the errors and keeps serving.
         let sl = TcpListener::bind_in(&rt, "127.0.0.1:0").expect("bind");
         let saddr = sl.local_addr().expect("addr");
-        plan.fail_accepts(&[libc::EMFILE, libc::ENFILE, libc::ENOMEM]);
+        plan.fail_accepts(&ACCEPT_ERRORS);
         let server = Server::new()
             .blocking(sl, |s: TcpStream| {
                 let mut buf = [0u8; 64];

@@ -90,9 +90,10 @@ type WriteFn = fn(&mut TcpStream, &[u8]) -> io::Result<usize>;
 type RecvFromFn = fn(&UdpSocket, &mut [u8]) -> io::Result<(usize, SocketAddr)>;
 
 const READ: ReadFn = |c, b| io::Read::read(c, b);
-const READ_ASYNC: ReadFn = |c, b| block_on(futures_lite::AsyncReadExt::read(c, b));
+const READ_ASYNC: ReadFn = |c, b| block_on(futures_lite::AsyncReadExt::read(&mut c.as_async(), b));
 const WRITE: WriteFn = |c, b| io::Write::write(c, b);
-const WRITE_ASYNC: WriteFn = |c, b| block_on(futures_lite::AsyncWriteExt::write(c, b));
+const WRITE_ASYNC: WriteFn =
+    |c, b| block_on(futures_lite::AsyncWriteExt::write(&mut c.as_async(), b));
 const RECV_FROM: RecvFromFn = |u, b| u.recv_from(b);
 const RECV_FROM_ASYNC: RecvFromFn = |u, b| block_on(u.recv_from_async(b));
 

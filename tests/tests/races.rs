@@ -89,6 +89,10 @@ fn read_write_prolonged_timeout(rt: &Runtime) {
         c
     });
     c.close().expect("close");
+    // Go's Close also releases the descriptor, as no operation is in progress: here that is
+    // the drop. (It matters under Wine, whose shutdown leaves the host socket open for
+    // reading, so only the close resets the server's writes and ends its writer.)
+    drop(c);
     server.shutdown();
 }
 
@@ -137,7 +141,11 @@ fn read_write_prolonged_timeout_async(rt: &Runtime) {
             c
         })
     });
-    c.close().expect("close");
+    c.get_ref().close().expect("close");
+    // Go's Close also releases the descriptor, as no operation is in progress: here that is
+    // the drop. (It matters under Wine, whose shutdown leaves the host socket open for
+    // reading, so only the close resets the server's writes and ends its writer.)
+    drop(c);
     server.shutdown();
 }
 

@@ -46,8 +46,8 @@ const BLOCKING: Ops = Ops {
 
 const ASYNC: Ops = Ops {
     waiter: Waiter::Task,
-    read: |c, b| block_on(futures_lite::AsyncReadExt::read(c, b)),
-    write: |c, b| block_on(futures_lite::AsyncWriteExt::write(c, b)),
+    read: |c, b| block_on(futures_lite::AsyncReadExt::read(&mut c.as_async(), b)),
+    write: |c, b| block_on(futures_lite::AsyncWriteExt::write(&mut c.as_async(), b)),
     recv_from: |u, b| block_on(u.recv_from_async(b)),
     send_to: |u, b, a| block_on(u.send_to_async(b, a)),
 };
@@ -302,7 +302,7 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
                 Ok(n) => panic!("sent {n} bytes past the deadline"),
                 // Go's issue 49930: a saturated kernel may say ENOBUFS before the deadline
                 // error; back off (bounded by the test's outer limit) and retry.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                Err(e) if is_enobufs(&e) => {
                     util::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(100));
                 }
@@ -315,6 +315,14 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops) {
         }
         assert_eq!(sent > 0, !past, "sends before the deadline: {sent}");
     }
+}
+
+/// `ENOBUFS` (`WSAENOBUFS` on Windows).
+fn is_enobufs(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(libc::ENOBUFS);
+    #[cfg(windows)]
+    return e.raw_os_error() == Some(10055);
 }
 
 fn write_to_timeout(rt: &Runtime) {

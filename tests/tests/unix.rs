@@ -4,6 +4,9 @@
 //!
 //! Go's `timeout_test.go` runs them over TCP only; `netpoll-std` gives `UnixListener` and
 //! `UnixStream` the same deadline API, so the same behaviour is required of them.
+//!
+//! Unix only, like the types.
+#![cfg(unix)]
 
 #[macro_use]
 mod util;
@@ -60,9 +63,9 @@ const BLOCKING: Ops = Ops {
 
 const ASYNC: Ops = Ops {
     waiter: Waiter::Task,
-    accept: |l| block_on(l.accept_async()).map(|(s, _)| s),
-    read: |c, b| block_on(futures_lite::AsyncReadExt::read(c, b)),
-    write: |c, b| block_on(futures_lite::AsyncWriteExt::write(c, b)),
+    accept: |l| block_on(l.accept_async()).map(|(s, _)| s.into_inner()),
+    read: |c, b| block_on(futures_lite::AsyncReadExt::read(&mut c.as_async(), b)),
+    write: |c, b| block_on(futures_lite::AsyncWriteExt::write(&mut c.as_async(), b)),
 };
 
 /// Run `body` with `ops` on a thread, bounded.

@@ -16,7 +16,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use netpoll_bench::args::Args;
+use netpoll_bench::cli::{Cli, Flag};
 use netpoll_std::net::{TcpListener, TcpStream};
 
 fn run(iters: u64, precomputed: bool) -> std::io::Result<f64> {
@@ -48,16 +48,28 @@ fn run(iters: u64, precomputed: bool) -> std::io::Result<f64> {
 }
 
 fn main() -> ExitCode {
-    let (iters, precomputed) = match Args::from_env(&["precomputed"]).and_then(|mut a| {
-        let n = a.get("iters", 1_000_000u64)?;
-        let p = a.flag("precomputed");
-        a.finish().map(|_| (n, p))
+    let cli = Cli {
+        name: "deadline-micro",
+        about: "Times netpoll-std's set_read_deadline (the counterpart of Go's \
+                BenchmarkSetReadDeadline); prints one JSON line.",
+        flags: vec![
+            Flag::value("iters", "N", 1_000_000, "iterations timed"),
+            Flag::switch(
+                "precomputed",
+                "read the clock once, not per iteration (BenchmarkSetReadDeadlinePrecomputed)",
+            ),
+        ],
+    };
+    let (iters, precomputed) = match cli.parse_env().and_then(|v| {
+        v.get::<u64>("iters")
+            .map(|n| (n, v.given("precomputed")))
+            .map_err(|e| {
+                eprintln!("deadline-micro: {e}\n(see deadline-micro --help)");
+                2
+            })
     }) {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("deadline-micro: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return ExitCode::from(code),
     };
     match run(iters, precomputed) {
         Ok(ns) => {

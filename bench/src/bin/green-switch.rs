@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use netpoll_bench::args::Args;
+use netpoll_bench::cli::{Cli, Flag};
 use netpoll_std::green::{self, Scheduler};
 
 /// Whose turn it is, and each side's parked waker.
@@ -88,15 +88,20 @@ fn run(iters: u64) -> std::io::Result<f64> {
 }
 
 fn main() -> ExitCode {
-    let iters = match Args::from_env(&[]).and_then(|mut a| {
-        let n = a.get("iters", 1_000_000u64)?;
-        a.finish().map(|_| n)
+    let cli = Cli {
+        name: "green-switch",
+        about: "Times one green coroutine park/resume pair (the counterpart of Go's \
+                BenchmarkGoroutineSwitch); prints one JSON line.",
+        flags: vec![Flag::value("iters", "N", 1_000_000, "round trips timed")],
+    };
+    let iters = match cli.parse_env().and_then(|v| {
+        v.get::<u64>("iters").map_err(|e| {
+            eprintln!("green-switch: {e}\n(see green-switch --help)");
+            2
+        })
     }) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("green-switch: {e}");
-            return ExitCode::from(2);
-        }
+        Ok(n) => n,
+        Err(code) => return ExitCode::from(code),
     };
     match run(iters) {
         Ok(ns) => {

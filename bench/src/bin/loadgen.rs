@@ -11,53 +11,103 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use netpoll_bench::args::Args;
+use netpoll_bench::cli::{Cli, Flag, Values};
 use netpoll_bench::load::{self, Config, Mode};
 
 fn secs(name: &str, v: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v).map_err(|_| format!("--{name}: not a duration in seconds: {v}"))
 }
 
-fn config() -> Result<(Config, Option<String>), String> {
-    let mut a = Args::from_env(&[])?;
-    let addr: String = a.get("addr", "127.0.0.1:7000".to_string())?;
+fn cli() -> Cli {
+    Cli {
+        name: "loadgen",
+        about: "Load generator: prints one JSON line per run on stdout, phase marks on stderr.",
+        flags: vec![
+            Flag::value("addr", "HOST:PORT", "127.0.0.1:7000", "the echo server"),
+            Flag::value(
+                "mode",
+                "closed|open|hold",
+                "closed",
+                "closed loop, open loop at --rate, or connect-and-hold",
+            ),
+            Flag::value("conns", "N", 1, "connections"),
+            Flag::value("size", "BYTES", 64, "message size"),
+            Flag::value(
+                "warmup",
+                "SECONDS",
+                0.5,
+                "load before the measurement window",
+            ),
+            Flag::value("duration", "SECONDS", 3, "the measurement window"),
+            Flag::optional(
+                "messages",
+                "N",
+                "stop after this many messages per connection (default: run for --duration)",
+            ),
+            Flag::value("rate", "MSG/S", 10_000, "open mode: the total send rate"),
+            Flag::value(
+                "active",
+                "FRACTION",
+                0.01,
+                "hold mode: the share of connections that send",
+            ),
+            Flag::value(
+                "interval-ms",
+                "MS",
+                100,
+                "hold mode: how often an active one sends",
+            ),
+            Flag::value(
+                "idle",
+                "SECONDS",
+                3,
+                "hold mode: how long the connections are held",
+            ),
+            Flag::optional("label", "TEXT", "copied into the JSON line"),
+        ],
+    }
+}
+
+fn config(a: &Values) -> Result<(Config, Option<String>), String> {
+    let addr: String = a.get("addr")?;
     let addr = addr
         .parse()
         .map_err(|_| format!("--addr: not a socket address: {addr}"))?;
-    let mode: String = a.get("mode", "closed".to_string())?;
+    let mode: String = a.get("mode")?;
     let mode = match mode.as_str() {
         "closed" => Mode::Closed,
         "open" => Mode::Open {
-            rate: a.get("rate", 10_000.0)?,
+            rate: a.get("rate")?,
         },
         "hold" => Mode::Hold {
-            active_fraction: a.get("active", 0.01)?,
-            interval: Duration::from_millis(a.get("interval-ms", 100)?),
-            idle: secs("idle", a.get("idle", 3.0)?)?,
+            active_fraction: a.get("active")?,
+            interval: Duration::from_millis(a.get("interval-ms")?),
+            idle: secs("idle", a.get("idle")?)?,
         },
         m => return Err(format!("--mode: closed, open or hold, not `{m}`")),
     };
     let cfg = Config {
         addr,
         mode,
-        conns: a.get("conns", 1)?,
-        size: a.get("size", 64)?,
-        warmup: secs("warmup", a.get("warmup", 0.5)?)?,
-        duration: secs("duration", a.get("duration", 3.0)?)?,
+        conns: a.get("conns")?,
+        size: a.get("size")?,
+        warmup: secs("warmup", a.get("warmup")?)?,
+        duration: secs("duration", a.get("duration")?)?,
         messages: a.opt("messages")?,
     };
     let label = a.opt("label")?;
-    a.finish()?;
     Ok((cfg, label))
 }
 
 fn main() -> ExitCode {
-    let (cfg, label) = match config() {
+    let (cfg, label) = match cli().parse_env().and_then(|v| {
+        config(&v).map_err(|e| {
+            eprintln!("loadgen: {e}\n(see loadgen --help)");
+            2
+        })
+    }) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("loadgen: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return ExitCode::from(code),
     };
     let mut mark = |name: &str| {
         let mut err = std::io::stderr().lock();

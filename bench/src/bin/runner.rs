@@ -2,20 +2,17 @@
 
 use std::process::ExitCode;
 
-use netpoll_bench::args::Args;
-use netpoll_bench::runner::{self, Options, USAGE};
+use netpoll_bench::runner::{self, Options};
 
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match Args::from_env(&["smoke", "no-build"]).and_then(Options::from_args) {
+    let opts = match runner::cli().parse_env().and_then(|v| {
+        Options::from_args(&v).map_err(|e| {
+            eprintln!("runner: {e}\n(see runner --help)");
+            2
+        })
+    }) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("runner: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return ExitCode::from(code),
     };
     match runner::run(&opts) {
         Ok(true) => ExitCode::SUCCESS,

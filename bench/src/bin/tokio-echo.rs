@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use netpoll_bench::args::Args;
+use netpoll_bench::cli::{Cli, Flag, Values};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -23,24 +23,52 @@ struct Opts {
     buf: usize,
 }
 
-fn opts() -> Result<Opts, String> {
-    let mut a = Args::from_env(&[])?;
-    let flavor: String = a.get("flavor", "current".to_string())?;
+fn cli() -> Cli {
+    Cli {
+        name: "tokio-echo",
+        about: "A tokio echo server, a peer for the benchmark suite.",
+        flags: vec![
+            Flag::value(
+                "addr",
+                "HOST:PORT",
+                "127.0.0.1:7000",
+                "address to listen on",
+            ),
+            Flag::value(
+                "flavor",
+                "current|multi",
+                "current",
+                "tokio's current-thread or multi-thread runtime",
+            ),
+            Flag::optional(
+                "workers",
+                "N",
+                "worker threads of the multi-thread runtime (default: tokio's, one per CPU)",
+            ),
+            Flag::optional(
+                "timeout-ms",
+                "T",
+                "wrap every read and write in tokio::time::timeout (default: no timeout)",
+            ),
+            Flag::value("buf", "BYTES", 4096, "read buffer per connection"),
+        ],
+    }
+}
+
+fn opts(v: &Values) -> Result<Opts, String> {
+    let flavor: String = v.get("flavor")?;
     let o = Opts {
-        addr: a.get("addr", "127.0.0.1:7000".to_string())?,
+        addr: v.get("addr")?,
         multi: match flavor.as_str() {
             "current" => false,
             "multi" => true,
             f => return Err(format!("--flavor: current or multi, not `{f}`")),
         },
-        workers: a.opt("workers")?,
-        timeout: a.opt::<u64>("timeout-ms")?.map(Duration::from_millis),
-        buf: a.get("buf", 4096)?,
+        workers: v.opt("workers")?,
+        timeout: v.opt::<u64>("timeout-ms")?.map(Duration::from_millis),
+        buf: v.get("buf")?,
     };
-    a.finish()?;
-    if o.buf == 0 {
-        return Err("--buf must be > 0".into());
-    }
+    Values::check("buf", o.buf > 0, "must be > 0")?;
     Ok(o)
 }
 
@@ -81,12 +109,14 @@ async fn serve(o: &Opts) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let o = match opts() {
+    let o = match cli().parse_env().and_then(|v| {
+        opts(&v).map_err(|e| {
+            eprintln!("tokio-echo: {e}\n(see tokio-echo --help)");
+            2
+        })
+    }) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("tokio-echo: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return ExitCode::from(code),
     };
     let mut b = if o.multi {
         tokio::runtime::Builder::new_multi_thread()

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::args::Args;
+use crate::cli::{Cli, Flag, Values};
 use measure::{Ctx, Run};
 use scenarios::{Scale, Scenario};
 use servers::{Entry, ServerSpec};
@@ -47,24 +47,89 @@ pub struct Options {
     pub from: Option<PathBuf>,
 }
 
-/// The text of `--help`.
-pub const USAGE: &str = "\
-runner [--smoke] [--scenario all|S1,S2,S3c,S3o,S4,S4m,S5,S6m,CG] [--iterations 5]
-       [--servers tokio-ct,tokio-mt,go,netpoll-async,netpoll-green,netpoll-blocking]
-       [--duration 3]
-       [--warmup 0.5] [--open-rate 5000] [--idle-conns 15000] [--idle 3] [--no-build]
-       [--out DIR] [--report FILE.md] [--from bench/results/STAMP/runs.jsonl]";
+/// The runner's command line (`runner --help` prints it with every default).
+pub fn cli() -> Cli {
+    Cli {
+        name: "runner",
+        about: "The benchmark runner: builds the servers, runs the scenarios interleaved \
+                (A B A B ...) and writes the raw results and a Markdown report.",
+        flags: vec![
+            Flag::switch(
+                "smoke",
+                "a seconds-long CI run: one iteration, tiny scale (its defaults in parentheses)",
+            ),
+            Flag::value(
+                "scenario",
+                "all|S1,S2,...",
+                "all",
+                "scenarios to run (S1,S2,S3c,S3o,S4,S4m,S5,S6m,CG), any case",
+            ),
+            Flag::value(
+                "iterations",
+                "N",
+                5,
+                "runs per server per scenario (smoke: 1)",
+            ),
+            Flag::optional(
+                "servers",
+                "LIST",
+                "only these (tokio-ct,tokio-mt,go,netpoll-async,netpoll-green,netpoll-blocking); default: all",
+            ),
+            Flag::value(
+                "warmup",
+                "SECONDS",
+                0.5,
+                "load before each window (smoke: 0.05)",
+            ),
+            Flag::value(
+                "duration",
+                "SECONDS",
+                3,
+                "each measurement window (smoke: 0.2)",
+            ),
+            Flag::value(
+                "open-rate",
+                "MSG/S",
+                5000,
+                "the open-loop scenario's rate (smoke: 2000)",
+            ),
+            Flag::value(
+                "idle-conns",
+                "N",
+                15_000,
+                "connections held idle in S5 (smoke: 500)",
+            ),
+            Flag::value("idle", "SECONDS", 3, "how long S5 holds them (smoke: 0.2)"),
+            Flag::switch("no-build", "use the binaries already in the target folder"),
+            Flag::optional(
+                "out",
+                "DIR",
+                "raw results folder (default: bench/results/STAMP, smoke: target/bench-smoke)",
+            ),
+            Flag::optional(
+                "report",
+                "FILE.md",
+                "the Markdown report (default: in the results folder)",
+            ),
+            Flag::optional(
+                "from",
+                "RUNS.jsonl",
+                "run nothing: rewrite the report from an earlier runs.jsonl",
+            ),
+        ],
+    }
+}
 
 impl Options {
-    /// Parses the command line.
-    pub fn from_args(mut a: Args) -> Result<Options, String> {
-        let smoke = a.flag("smoke");
+    /// Reads the parsed command line.
+    pub fn from_args(a: &Values) -> Result<Options, String> {
+        let smoke = a.given("smoke");
         let list = |s: String| {
             s.split(',')
                 .map(|x| x.trim().to_string())
                 .collect::<Vec<_>>()
         };
-        let scen: String = a.get("scenario", "all".to_string())?;
+        let scen: String = a.get("scenario")?;
         let scenarios = if scen.eq_ignore_ascii_case("all") {
             scenarios::ALL.iter().map(|s| s.to_string()).collect()
         } else {
@@ -83,44 +148,40 @@ impl Options {
             }
             v
         };
-        let scale = if smoke {
-            Scale {
-                warmup: 0.05,
-                duration: 0.2,
-                open_rate: 2000.0,
-                idle_conns: 500,
-                idle: 0.2,
-            }
-        } else {
-            Scale {
-                warmup: 0.5,
-                duration: 3.0,
-                open_rate: 5000.0,
-                idle_conns: 15_000,
-                idle: 3.0,
+        // With --smoke, a flag not given takes its smoke value instead of its default.
+        let pick = |name: &str, smoke_value: f64| -> Result<f64, String> {
+            if smoke && !a.given(name) {
+                Ok(smoke_value)
+            } else {
+                a.get(name)
             }
         };
         let o = Options {
             smoke,
             scenarios,
-            iterations: a.get("iterations", if smoke { 1 } else { 5 })?,
+            iterations: if smoke && !a.given("iterations") {
+                1
+            } else {
+                a.get("iterations")?
+            },
             servers: a.opt::<String>("servers")?.map(list),
             scale: Scale {
-                warmup: a.get("warmup", scale.warmup)?,
-                duration: a.get("duration", scale.duration)?,
-                open_rate: a.get("open-rate", scale.open_rate)?,
-                idle_conns: a.get("idle-conns", scale.idle_conns)?,
-                idle: a.get("idle", scale.idle)?,
+                warmup: pick("warmup", 0.05)?,
+                duration: pick("duration", 0.2)?,
+                open_rate: pick("open-rate", 2000.0)?,
+                idle_conns: if smoke && !a.given("idle-conns") {
+                    500
+                } else {
+                    a.get("idle-conns")?
+                },
+                idle: pick("idle", 0.2)?,
             },
-            no_build: a.flag("no-build"),
+            no_build: a.given("no-build"),
             out: a.opt::<String>("out")?.map(PathBuf::from),
             report: a.opt::<String>("report")?.map(PathBuf::from),
             from: a.opt::<String>("from")?.map(PathBuf::from),
         };
-        a.finish()?;
-        if o.iterations == 0 {
-            return Err("--iterations must be at least 1".into());
-        }
+        Values::check("iterations", o.iterations >= 1, "at least 1")?;
         Ok(o)
     }
 }
@@ -613,10 +674,28 @@ mod tests {
     use super::*;
 
     fn opts(argv: &[&str]) -> Result<Options, String> {
-        Options::from_args(Args::parse(
-            argv.iter().map(|s| s.to_string()),
-            &["smoke", "no-build"],
-        )?)
+        match cli().parse(argv.iter().map(std::ffi::OsString::from))? {
+            crate::cli::Parsed::Run(v) => Options::from_args(&v),
+            crate::cli::Parsed::Help(_) => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn smoke_values_unless_given() {
+        let o = opts(&["--smoke"]).unwrap();
+        assert_eq!(o.iterations, 1);
+        assert_eq!(o.scale.duration, 0.2);
+        let o = opts(&["--smoke", "--duration=1.5", "--iterations", "2"]).unwrap();
+        assert_eq!((o.iterations, o.scale.duration), (2, 1.5));
+        let o = opts(&[]).unwrap();
+        assert_eq!(
+            (o.iterations, o.scale.duration, o.scale.idle_conns),
+            (5, 3.0, 15_000)
+        );
+        assert_eq!(
+            opts(&["--iterations", "0"]).err(),
+            Some("--iterations: at least 1".into())
+        );
     }
 
     #[test]

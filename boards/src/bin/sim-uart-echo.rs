@@ -155,7 +155,7 @@ fn spawn_wire(
             thread::sleep(Duration::from_millis(2));
             tick += 1;
             let bytes = uart.host_recv(4);
-            let packet = if tick % 20 == 0 {
+            let packet = if tick.is_multiple_of(20) {
                 net.host_recv()
             } else {
                 None

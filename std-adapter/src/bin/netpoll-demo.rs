@@ -4,24 +4,26 @@
 //! ```text
 //! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking|green]
 //!     [--seconds S] [--conns N] [--idle-conns N] [--idle-timeout S] [--size BYTES]
+//!     [--workers N]
 //! ```
 //!
+//! On a terminal the progress line redraws in place; piped, it prints a plain line a second.
 //! Every loop is bounded in time and count; everything stays on 127.0.0.1.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/echo.rs"]
 mod echo;
 
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use echo::{flags, parse, EchoStats, Mode};
-use netpoll_std::{deadline_after, Runtime, TcpListener, TcpStream};
-
-const USAGE: &str = "usage: netpoll-demo [--mode async|blocking|green] [--seconds S] [--conns N] \
-                     [--idle-conns N] [--idle-timeout S] [--size BYTES]";
+use cli::{Cli, Flag, Values};
+use echo::{EchoStats, Mode};
+use netpoll_std::{deadline_after, Runtime, RuntimeStats, TcpListener, TcpStream};
 
 struct Options {
     mode: Mode,
@@ -30,42 +32,77 @@ struct Options {
     idle_conns: usize,
     idle_timeout: f64,
     size: usize,
+    workers: usize,
 }
 
-fn options() -> Result<Options, String> {
-    let mut o = Options {
-        mode: Mode::Async,
-        seconds: 3.0,
-        conns: 16,
-        idle_conns: 8,
-        idle_timeout: 1.0,
-        size: 64,
+fn cli() -> Cli {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Cli {
+        name: "netpoll-demo",
+        about: "Starts the echo server with idle deadlines on loopback, drives it with a \
+                built-in load client for a few seconds, and prints a report.",
+        flags: vec![
+            Flag::value(
+                "mode",
+                "async|blocking|green",
+                "async",
+                "the server: tasks on async workers, a thread per connection, or the blocking \
+                 handler on green coroutines over the workers",
+            ),
+            Flag::value("seconds", "S", 3, "how long the load runs (0.1 to 60)"),
+            Flag::value(
+                "conns",
+                "N",
+                16,
+                "load connections, each a closed loop (1 to 1000)",
+            ),
+            Flag::value(
+                "idle-conns",
+                "N",
+                8,
+                "connections that say nothing, for the server's idle deadline to close (0 to 1000)",
+            ),
+            Flag::value(
+                "idle-timeout",
+                "S",
+                1,
+                "the server's idle deadline, reset before every read (0.05 to 30)",
+            ),
+            Flag::value("size", "BYTES", 64, "message size (1 to 65536)"),
+            Flag::value(
+                "workers",
+                "N",
+                cpus,
+                "async worker threads (async mode only; one per CPU unless given)",
+            ),
+        ],
+    }
+}
+
+fn options(v: &Values) -> Result<Options, String> {
+    let o = Options {
+        mode: v
+            .get::<String>("mode")?
+            .parse()
+            .map_err(|e| format!("--mode: {e}"))?,
+        seconds: v.get("seconds")?,
+        conns: v.get("conns")?,
+        idle_conns: v.get("idle-conns")?,
+        idle_timeout: v.get("idle-timeout")?,
+        size: v.get("size")?,
+        workers: v.get("workers")?,
     };
-    for (name, v) in flags(std::env::args().skip(1))? {
-        match name.as_str() {
-            "mode" => o.mode = v.parse()?,
-            "seconds" => o.seconds = parse(&name, &v)?,
-            "conns" => o.conns = parse(&name, &v)?,
-            "idle-conns" => o.idle_conns = parse(&name, &v)?,
-            "idle-timeout" => o.idle_timeout = parse(&name, &v)?,
-            "size" => o.size = parse(&name, &v)?,
-            "help" => return Err(USAGE.into()),
-            _ => return Err(format!("unknown flag --{name}\n{USAGE}")),
-        }
-    }
-    let ok = o.seconds.is_finite()
-        && (0.1..=60.0).contains(&o.seconds)
-        && o.idle_timeout.is_finite()
-        && (0.05..=30.0).contains(&o.idle_timeout)
-        && (1..=1000).contains(&o.conns)
-        && o.idle_conns <= 1000
-        && (1..=65536).contains(&o.size);
-    if !ok {
-        return Err(format!(
-            "out of range: --seconds 0.1..60, --idle-timeout 0.05..30, --conns 1..1000, \
-             --idle-conns 0..1000, --size 1..65536\n{USAGE}"
-        ));
-    }
+    let within = |x: f64, lo: f64, hi: f64| x.is_finite() && (lo..=hi).contains(&x);
+    Values::check("seconds", within(o.seconds, 0.1, 60.0), "0.1 to 60")?;
+    Values::check(
+        "idle-timeout",
+        within(o.idle_timeout, 0.05, 30.0),
+        "0.05 to 30",
+    )?;
+    Values::check("conns", (1..=1000).contains(&o.conns), "1 to 1000")?;
+    Values::check("idle-conns", o.idle_conns <= 1000, "0 to 1000")?;
+    Values::check("size", (1..=65536).contains(&o.size), "1 to 65536")?;
+    Values::check("workers", (1..=1024).contains(&o.workers), "1 to 1024")?;
     Ok(o)
 }
 
@@ -122,12 +159,14 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn main() -> ExitCode {
-    let o = match options() {
+    let o = match cli().parse_env().and_then(|v| {
+        options(&v).map_err(|e| {
+            eprintln!("netpoll-demo: {e}\n(see netpoll-demo --help)");
+            2
+        })
+    }) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return ExitCode::from(code),
     };
     match run(&o) {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,11 +183,20 @@ fn run(o: &Options) -> io::Result<()> {
     let addr = listener.local_addr()?;
     let idle_timeout = Duration::from_secs_f64(o.idle_timeout);
     let stats = Arc::new(EchoStats::default());
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let server = echo::serve(listener, o.mode, workers, Some(idle_timeout), stats.clone())?;
-    println!(
-        "netpoll-demo: echo server on {addr} ({:?} mode, backend {}, idle timeout {idle_timeout:?})",
+    let server = echo::serve(
+        listener,
         o.mode,
+        o.workers,
+        Some(idle_timeout),
+        stats.clone(),
+    )?;
+    let mode = match o.mode {
+        Mode::Async => format!("async mode, {} workers", o.workers),
+        Mode::Green => format!("green mode, coroutines on {} workers", o.workers),
+        Mode::Blocking => "blocking mode, a thread per connection".to_string(),
+    };
+    println!(
+        "netpoll-demo: echo server on {addr} ({mode}, backend {}, idle timeout {idle_timeout:?})",
         rt.backend()
     );
     println!(
@@ -172,27 +220,37 @@ fn run(o: &Options) -> io::Result<()> {
 
     let start = Instant::now();
     let run_for = Duration::from_secs_f64(o.seconds);
+    // On a terminal one line redraws in place four times a second; into a pipe or a file,
+    // a plain line a second (no carriage returns in a log).
+    let terminal = io::stdout().is_terminal();
+    let tick = Duration::from_millis(if terminal { 250 } else { 1000 });
     let mut last = (start, 0u64);
     while start.elapsed() < run_for {
-        std::thread::sleep(Duration::from_millis(250).min(run_for.saturating_sub(start.elapsed())));
+        std::thread::sleep(tick.min(run_for.saturating_sub(start.elapsed())));
         let now = Instant::now();
         let n = sent.load(Ordering::Relaxed);
         let rate = (n - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-9);
         last = (now, n);
-        let s = server.stats();
-        print!(
-            "\r  t={:>4.1}s  messages {:>9}  {:>9.0} msg/s  connections {:>4}  idle closed {:>3}   ",
+        let line = format!(
+            "  t={:>4.1}s  messages {:>9}  {:>9.0} msg/s  connections {:>4}  idle closed {:>3}",
             start.elapsed().as_secs_f64(),
             n,
             rate,
-            s.active,
+            server.stats().active,
             stats.idle_closed.load(Ordering::Relaxed)
         );
-        let _ = io::stdout().flush();
+        if terminal {
+            print!("\r{line}   ");
+            let _ = io::stdout().flush();
+        } else {
+            println!("{line}");
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed();
-    println!();
+    if terminal {
+        println!();
+    }
 
     let mut lat = Vec::new();
     let mut errors = 0;
@@ -211,7 +269,12 @@ fn run(o: &Options) -> io::Result<()> {
     lat.sort_unstable();
     let total = lat.len();
     let report = server.shutdown(Duration::from_secs(2));
-    let st = rt.stats();
+    let global = Counts::of(&[rt.stats()]);
+    let workers: Vec<RuntimeStats> = server
+        .worker_runtimes()
+        .iter()
+        .map(Runtime::stats)
+        .collect();
     println!("report:");
     println!(
         "  messages echoed     {total} in {:.2}s = {:.0} msg/s",
@@ -234,9 +297,53 @@ fn run(o: &Options) -> io::Result<()> {
         "  load client errors  {errors}; closed at shutdown {}",
         report.closed_forcibly
     );
-    println!(
-        "  global runtime      {} events, {} waiters woken, {} deadlines fired, {} thread parks, {} async parks (load clients and listener; the server's workers run their own)",
-        st.events, st.wakeups, st.timeouts, st.parks, st.async_parks
-    );
+    // Each runtime counts the sockets registered with it: say whose they are.
+    match o.mode {
+        Mode::Blocking => println!(
+            "  global runtime      {global} (load clients, listener and the server's connections)"
+        ),
+        Mode::Async | Mode::Green => {
+            println!("  global runtime      {global} (load clients and listener)");
+            println!(
+                "  worker runtimes     {} (the server's connections, {} workers)",
+                Counts::of(&workers),
+                workers.len()
+            );
+        }
+    }
     Ok(())
+}
+
+/// The counters the report shows, summed over runtimes.
+#[derive(Default)]
+struct Counts {
+    events: u64,
+    wakeups: u64,
+    deadlines: u64,
+    parks: u64,
+    async_parks: u64,
+}
+
+impl Counts {
+    fn of(stats: &[RuntimeStats]) -> Counts {
+        let mut c = Counts::default();
+        for s in stats {
+            c.events += s.events;
+            c.wakeups += s.wakeups;
+            c.deadlines += s.timeouts;
+            c.parks += s.parks;
+            c.async_parks += s.async_parks;
+        }
+        c
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events, {} waiters woken, {} deadlines fired, {} thread parks, {} async parks",
+            self.events, self.wakeups, self.deadlines, self.parks, self.async_parks
+        )
+    }
 }

@@ -1,26 +1,28 @@
-//! An echo server over netpoll-std with idle deadlines, serving until SIGINT or SIGTERM and
-//! then shutting down gracefully.
+//! An echo server over netpoll-std with idle deadlines, serving until SIGINT or SIGTERM
+//! (Ctrl-C or Ctrl-Break on Windows) and then shutting down gracefully.
 //!
 //! ```text
 //! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|green \
 //!     --workers N --idle-timeout SECONDS [--grace SECONDS]
 //! ```
 //!
-//! `--idle-timeout` resets the read deadline before every read; `0` disables it.
+//! `--idle-timeout` resets the read deadline before every read; `0` disables it. `--help`
+//! lists every flag with its default.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/stop.rs"]
+mod stop;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use echo::{flags, parse, EchoStats, Mode};
+use cli::{Cli, Flag, Values};
+use echo::{EchoStats, Mode};
 use netpoll_std::{Runtime, TcpListener};
-
-const USAGE: &str =
-    "usage: netpoll-echo [--addr HOST:PORT] [--mode blocking|async|green] [--workers N] \
-                     [--idle-timeout SECONDS] [--grace SECONDS]";
 
 struct Options {
     addr: String,
@@ -30,62 +32,74 @@ struct Options {
     grace: f64,
 }
 
-fn options() -> Result<Options, String> {
-    let mut o = Options {
-        addr: "127.0.0.1:7000".into(),
-        mode: Mode::Blocking,
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        idle: 0.0,
-        grace: 5.0,
+fn cli() -> Cli {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Cli {
+        name: "netpoll-echo",
+        about: "An echo server over netpoll-std with idle deadlines; serves until SIGINT or \
+                SIGTERM, then shuts down gracefully.",
+        flags: vec![
+            Flag::value("addr", "HOST:PORT", "127.0.0.1:7000", "address to listen on"),
+            Flag::value(
+                "mode",
+                "blocking|async|green",
+                "blocking",
+                "a thread per connection, tasks on async workers, or the blocking handler on \
+                 green coroutines over the workers",
+            ),
+            Flag::value(
+                "workers",
+                "N",
+                cpus,
+                "worker threads (async and green modes; one per CPU unless given)",
+            ),
+            Flag::value(
+                "idle-timeout",
+                "SECONDS",
+                0,
+                "close a connection silent this long (read deadline reset before every read); 0: off",
+            ),
+            Flag::value(
+                "grace",
+                "SECONDS",
+                5,
+                "at shutdown, how long handlers may finish before their connections are closed",
+            ),
+        ],
+    }
+}
+
+fn options(v: &Values) -> Result<Options, String> {
+    let o = Options {
+        addr: v.get("addr")?,
+        mode: v
+            .get::<String>("mode")?
+            .parse()
+            .map_err(|e| format!("--mode: {e}"))?,
+        workers: v.get("workers")?,
+        idle: v.get("idle-timeout")?,
+        grace: v.get("grace")?,
     };
-    for (name, v) in flags(std::env::args().skip(1))? {
-        match name.as_str() {
-            "addr" => o.addr = v,
-            "mode" => o.mode = v.parse()?,
-            "workers" => o.workers = parse(&name, &v)?,
-            "idle-timeout" => o.idle = parse(&name, &v)?,
-            "grace" => o.grace = parse(&name, &v)?,
-            "help" => return Err(USAGE.into()),
-            _ => return Err(format!("unknown flag --{name}\n{USAGE}")),
-        }
-    }
-    if !(o.idle.is_finite() && o.idle >= 0.0 && o.grace.is_finite() && o.grace >= 0.0) {
-        return Err("--idle-timeout and --grace take a number of seconds >= 0".into());
-    }
+    Values::check("workers", o.workers >= 1, "at least 1")?;
+    let secs = |x: f64| x.is_finite() && (0.0..=1e9).contains(&x);
+    Values::check("idle-timeout", secs(o.idle), "a number of seconds >= 0")?;
+    Values::check("grace", secs(o.grace), "a number of seconds >= 0")?;
     Ok(o)
 }
 
-/// Block SIGINT and SIGTERM in this thread (and every thread started after), so that
-/// `sigwait` can take them synchronously.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: a zeroed sigset_t is valid storage for sigemptyset to initialise.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t; the calls only write to it and to this thread's mask.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-    set
-}
-
-fn wait_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig = 0;
-    // SAFETY: `set` is an initialised sigset_t and `sig` a writable int.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
-}
-
 fn main() -> ExitCode {
-    let o = match options() {
+    let cli = cli();
+    let o = match cli.parse_env().and_then(|v| {
+        options(&v).map_err(|e| {
+            eprintln!("netpoll-echo: {e}\n(see netpoll-echo --help)");
+            2
+        })
+    }) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return ExitCode::from(code),
     };
-    let signals = block_signals();
+    // Before any thread starts (see `stop.rs`).
+    let signals = stop::StopSignals::install();
     let listener = match TcpListener::bind(&o.addr) {
         Ok(l) => l,
         Err(e) => {
@@ -103,21 +117,30 @@ fn main() -> ExitCode {
         }
     };
     let backend = Runtime::global().map(|r| r.backend().name()).unwrap_or("?");
+    let mode = match o.mode {
+        Mode::Blocking => "blocking, a thread per connection".to_string(),
+        Mode::Async => format!("async, {} workers", o.workers),
+        Mode::Green => format!("green, coroutines on {} workers", o.workers),
+    };
     eprintln!(
-        "netpoll-echo: listening on {} (mode {:?}, {} workers, idle timeout {}, backend {backend}); \
+        "netpoll-echo: listening on {} ({mode}, idle timeout {}, backend {backend}); \
          Ctrl-C to stop",
         server.local_addr(),
-        o.mode,
-        o.workers,
         idle.map_or("off".to_string(), |d| format!("{d:?}")),
     );
-    let sig = wait_signal(&signals);
-    eprintln!(
-        "netpoll-echo: signal {sig}, shutting down (grace {}s)",
-        o.grace
-    );
+    // A signal thread shuts the server down; `main` joins it.
+    let stopper = server.clone();
+    let grace = Duration::from_secs_f64(o.grace);
+    std::thread::spawn(move || {
+        let sig = signals.wait();
+        eprintln!(
+            "netpoll-echo: {sig}, shutting down (grace {}s)",
+            grace.as_secs_f64()
+        );
+        stopper.shutdown(grace)
+    });
+    let report = server.clone().join();
     let served = server.stats();
-    let report = server.shutdown(Duration::from_secs_f64(o.grace));
     eprintln!(
         "netpoll-echo: accepted {}, idle-closed {}, bytes echoed {}, closed at shutdown {}, \
          handler panics {}",

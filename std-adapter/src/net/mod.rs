@@ -1,29 +1,53 @@
 //! Go-style sockets with deadlines: [`TcpListener`], [`TcpStream`], [`UdpSocket`], and on Unix
-//! [`UnixListener`], [`UnixStream`].
+//! `UnixListener`, `UnixStream`.
 //!
-//! Every type works both ways at once:
-//! * **blocking**: `std::io::Read`/`Write` (also on `&T`, so one thread can read while another
-//!   writes), `accept`, `connect`, `connect_timeout`: the calling thread parks while the
-//!   socket is not ready;
-//! * **async**: `futures_io::AsyncRead`/`AsyncWrite` and `*_async` futures, usable from any
-//!   executor: the task's waker is woken by the runtime's poller thread.
+//! The socket types implement `AsFd`/`AsRawFd` on Unix and `AsSocket`/`AsRawSocket` on
+//! Windows (where sockets are `SOCKET` handles, not file descriptors). Unix-domain sockets
+//! and `TcpStream::send_file` exist on Unix only.
+//!
+//! Every socket works both ways, one face per style so that neither's methods are ambiguous:
+//! * **blocking**: the types themselves: `std::io::Read`/`Write` (also on `&T`, so one thread
+//!   can read while another writes), `accept`, `connect`, `peek`: the calling thread parks
+//!   while the socket is not ready;
+//! * **async**: [`Async<TcpStream>`](Async) and [`Async<UnixStream>`](Async) (from
+//!   `into_async`, `accept_async`, `connect_async`): `futures_io::AsyncRead`/`AsyncWrite`
+//!   (and tokio's with the `tokio` feature), usable from any executor: the task's waker is
+//!   woken by the runtime's poller thread. Listeners and UDP sockets have `*_async` methods.
+//!
+//! A stream can be shared by `&T`, [`try_clone`](TcpStream::try_clone), or split into owned
+//! [`ReadHalf`] and [`WriteHalf`] (`into_split`). Errors name the operation and the
+//! endpoints ([`OpError`](crate::OpError)).
 //!
 //! Deadlines follow Go: absolute, `None` clears, a deadline in the past fails the next
 //! operation at once, an operation past its deadline fails with `io::ErrorKind::TimedOut`
 //! ("i/o timeout"), and a new deadline applies to operations already blocked. Read deadlines
-//! also bound `accept` and `recv`; write deadlines bound `connect`'s wait, `send` and
-//! [`TcpStream::send_file`].
+//! also bound `accept` and `recv`; write deadlines bound `connect`'s wait, `send` and (Unix)
+//! `TcpStream::send_file`.
 
+pub(crate) mod async_io;
+mod dial;
+pub(crate) mod io;
+mod listener;
+mod offload;
+pub(crate) mod options;
+pub(crate) mod split;
 mod tcp;
 mod udp;
+#[cfg(unix)]
 mod unix;
 
+pub use async_io::Async;
+pub use dial::Dialer;
+pub use listener::Listener;
+pub(crate) use listener::Token;
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{ListenerBuilder, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
 
-/// Deadline setters, `close`, `closer`, `runtime`, `AsFd`/`AsRawFd`, `Debug` for a type with
-/// a `fd: PollFd<_>` field.
+/// Deadline setters, `close`, `closer`, `runtime`, `AsFd`/`AsRawFd` (Unix) or
+/// `AsSocket`/`AsRawSocket` (Windows), `Debug` for a type with a `fd: PollFd<_>` field.
 macro_rules! common_methods {
     ($ty:ty) => {
         impl $ty {
@@ -31,24 +55,32 @@ macro_rules! common_methods {
             /// A deadline in the past makes pending and future operations fail with
             /// "i/o timeout" until it is moved.
             pub fn set_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
-                self.fd.set_deadline(None, at)
+                self.fd
+                    .set_deadline(None, at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Set the read deadline (reads, `recv`, `accept`); `None` clears it.
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
-                self.fd.set_deadline(Some(netpoll_core::Mode::Read), at)
+                self.fd
+                    .set_deadline(Some(netpoll_core::Mode::Read), at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Set the write deadline (writes, `send`, `send_file`); `None` clears it.
             pub fn set_write_deadline(
                 &self,
                 at: Option<std::time::Instant>,
             ) -> std::io::Result<()> {
-                self.fd.set_deadline(Some(netpoll_core::Mode::Write), at)
+                self.fd
+                    .set_deadline(Some(netpoll_core::Mode::Write), at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Close the socket now, even while other threads or tasks are blocked on it:
             /// they wake with "use of closed network connection". A second close is an
             /// error. The descriptor itself is released when the value is dropped.
             pub fn close(&self) -> std::io::Result<()> {
-                self.fd.close()
+                self.fd
+                    .close()
+                    .map_err(|e| $crate::net::io::op_err("close", self.fd.io(), e))
             }
             /// A handle that can [`close`](crate::Closer::close) this socket from elsewhere
             /// without keeping it alive.
@@ -61,15 +93,31 @@ macro_rules! common_methods {
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsFd for $ty {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                self.fd.as_fd()
+                std::os::fd::AsFd::as_fd(self.fd.io())
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsRawFd for $ty {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&self.fd))
+                std::os::fd::AsRawFd::as_raw_fd(self.fd.io())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                std::os::windows::io::AsSocket::as_socket(self.fd.io())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::AsRawSocket::as_raw_socket(self.fd.io())
             }
         }
 
@@ -83,53 +131,40 @@ macro_rules! common_methods {
     };
 }
 
-/// `Read`/`Write` and `AsyncRead`/`AsyncWrite`, each on `T` and `&T`, for a stream type.
+/// `Read`/`Write` on `T` and `&T` for a stream type, and everything async (see
+/// [`Async`]) and split (see [`ReadHalf`]).
 macro_rules! stream_io {
-    ($ty:ty) => {
+    ($ty:ident) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if buf.is_empty() {
-                    return self.fd.check_open().map(|()| 0);
-                }
-                let cap = buf.len();
-                self.fd
-                    .blocking_read_stream(cap, |s| crate::sys::net::stream_read(s, buf))
+                $crate::net::io::read(&self.fd, buf)
             }
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                if bufs.iter().all(|b| b.is_empty()) {
-                    return self.fd.check_open().map(|()| 0);
-                }
-                let cap = $crate::net::vectored_cap(bufs);
-                self.fd
-                    .blocking_read_stream(cap, |s| std::io::Read::read_vectored(&mut &*s, bufs))
+                $crate::net::io::read_vectored(&self.fd, bufs)
             }
         }
 
         impl std::io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                std::io::Read::read(&mut &*self, buf)
+                $crate::net::io::read(&self.fd, buf)
             }
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                std::io::Read::read_vectored(&mut &*self, bufs)
+                $crate::net::io::read_vectored(&self.fd, bufs)
             }
         }
 
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.fd.blocking(netpoll_core::Mode::Write, |s| {
-                    crate::sys::net::stream_write(s, buf)
-                })
+                $crate::net::io::write(&self.fd, buf)
             }
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                self.fd.blocking(netpoll_core::Mode::Write, |s| {
-                    std::io::Write::write_vectored(&mut &*s, bufs)
-                })
+                $crate::net::io::write_vectored(&self.fd, bufs)
             }
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
@@ -138,91 +173,26 @@ macro_rules! stream_io {
 
         impl std::io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                std::io::Write::write(&mut &*self, buf)
+                $crate::net::io::write(&self.fd, buf)
             }
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                std::io::Write::write_vectored(&mut &*self, bufs)
+                $crate::net::io::write_vectored(&self.fd, bufs)
             }
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }
         }
 
-        $crate::net::stream_async_io!($ty);
-        $crate::net::stream_async_io!(&$ty);
-    };
-}
-
-/// `futures-io` `AsyncRead` + `AsyncWrite` for a stream type `$t`: invoked for the type and
-/// for a shared reference to it, so one task can read while another writes (a split through
-/// `Arc` or a borrow). Several tasks reading (or writing) at once take turns on the
-/// direction's lock; none is lost (see `fd.rs`).
-macro_rules! stream_async_io {
-    ($t:ty) => {
-        impl futures_io::AsyncRead for $t {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                if buf.is_empty() {
-                    return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
-                }
-                let cap = buf.len();
-                self.fd
-                    .poll_read_stream(cx, cap, |s| crate::sys::net::stream_read(s, buf))
-            }
-            fn poll_read_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &mut [std::io::IoSliceMut<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                if bufs.iter().all(|b| b.is_empty()) {
-                    return std::task::Poll::Ready(self.fd.check_open().map(|()| 0));
-                }
-                let cap = $crate::net::vectored_cap(bufs);
-                self.fd
-                    .poll_read_stream(cx, cap, |s| std::io::Read::read_vectored(&mut &*s, bufs))
+        impl $ty {
+            /// Read without consuming (blocking): wait, bounded by the read deadline, until
+            /// data is queued, then copy what fits into `buf`. An empty `buf` returns at once.
+            pub fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                $crate::net::io::peek(&self.fd, buf, <$ty>::peek_raw)
             }
         }
 
-        impl futures_io::AsyncWrite for $t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.fd.poll_io(cx, netpoll_core::Mode::Write, |s| {
-                    crate::sys::net::stream_write(s, buf)
-                })
-            }
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.fd.poll_io(cx, netpoll_core::Mode::Write, |s| {
-                    std::io::Write::write_vectored(&mut &*s, bufs)
-                })
-            }
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-            /// Shuts the write side down (the peer reads EOF); the socket stays open.
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                _: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                let r = match self.fd.io().shutdown(std::net::Shutdown::Write) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),
-                    r => r,
-                };
-                std::task::Poll::Ready(r)
-            }
-        }
+        $crate::net::async_io::async_stream!($ty);
+        $crate::net::split::split_stream!($ty);
     };
 }
 
@@ -248,15 +218,7 @@ macro_rules! std_conversions {
     };
 }
 
-/// The most bytes one `readv` can return for `bufs`: std passes at most `IOV_MAX` buffers to
-/// the kernel, so a read that fills those is full, not short (and the socket not drained).
-pub(crate) fn vectored_cap(bufs: &[std::io::IoSliceMut<'_>]) -> usize {
-    // IOV_MAX on Linux (`UIO_MAXIOV`) and macOS; std caps `readv` at the platform's value.
-    const IOV_MAX: usize = 1024;
-    bufs.iter().take(IOV_MAX).map(|b| b.len()).sum()
-}
-
-pub(crate) use {common_methods, std_conversions, stream_async_io, stream_io};
+pub(crate) use {common_methods, std_conversions, stream_io};
 
 /// The runtime to use: the given one, else (inside a green coroutine) its worker's, else the
 /// global one.

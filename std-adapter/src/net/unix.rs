@@ -6,33 +6,63 @@ use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use netpoll_core::Mode;
 
-use super::{common_methods, pick, std_conversions, stream_io};
+use super::io::op_err;
+use super::{common_methods, pick, std_conversions, stream_io, Async};
 use crate::fd::PollFd;
 use crate::Runtime;
 
-/// A Unix-domain stream with Go-style deadlines, blocking and async; like
-/// [`TcpStream`](crate::TcpStream), also through `&UnixStream`, by any number of readers and
-/// writers at once.
+/// A Unix-domain stream with Go-style deadlines: blocking here, async on its [`Async`] face;
+/// like [`TcpStream`](crate::TcpStream), also through `&UnixStream`, clones and split halves,
+/// by any number of readers and writers at once.
 pub struct UnixStream {
     fd: PollFd<std::os::unix::net::UnixStream>,
 }
 
 common_methods!(UnixStream);
 stream_io!(UnixStream);
+super::options::buffer_options!(UnixStream);
 
 impl UnixStream {
-    /// Connect to the socket at `path` in the global runtime. (A local connect does not wait
-    /// for a peer, so it is done with the standard library's call.)
+    fn peek_raw(s: &std::os::unix::net::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+        super::io::peek_any(s, buf)
+    }
+
+    /// Connect to the socket at `path` in the global runtime. A listener whose backlog is full
+    /// makes it wait until the listener accepts (use [`connect_timeout`](Self::connect_timeout)
+    /// or a [`Dialer`](crate::Dialer) to bound that).
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         UnixStream::connect_in(&pick(None)?, path)
     }
 
     /// Connect to the socket at `path` in `rt`.
     pub fn connect_in(rt: &Runtime, path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        UnixStream::from_std_in(std::os::unix::net::UnixStream::connect(path)?, rt)
+        UnixStream::dial(rt, path.as_ref(), None)
+    }
+
+    /// Connect to the socket at `path` in the global runtime, failing with "i/o timeout"
+    /// if a full backlog keeps it waiting longer than `timeout`.
+    pub fn connect_timeout(path: impl AsRef<Path>, timeout: Duration) -> io::Result<UnixStream> {
+        UnixStream::connect_deadline_in(&pick(None)?, path, crate::deadline_after(timeout))
+    }
+
+    /// Connect to the socket at `path` in `rt`, giving up at `deadline` (a deadline already
+    /// past fails at once).
+    pub fn connect_deadline_in(
+        rt: &Runtime,
+        path: impl AsRef<Path>,
+        deadline: Option<Instant>,
+    ) -> io::Result<UnixStream> {
+        UnixStream::dial(rt, path.as_ref(), deadline)
+    }
+
+    /// Connect (async) to the socket at `path` in the global runtime (see
+    /// [`Dialer::dial_unix_async`](crate::Dialer::dial_unix_async)).
+    pub async fn connect_async(path: impl AsRef<Path>) -> io::Result<Async<UnixStream>> {
+        crate::Dialer::new().dial_unix_async(path).await
     }
 
     /// A connected pair, both in `rt`.
@@ -133,28 +163,47 @@ impl UnixListener {
 
     fn wrap(
         &self,
+        rt: &Runtime,
         (s, addr): (std::os::unix::net::UnixStream, SocketAddr),
     ) -> io::Result<(UnixStream, SocketAddr)> {
-        Ok((UnixStream::from_std_in(s, self.fd.runtime())?, addr))
+        let s = UnixStream::from_std_in(s, rt).map_err(|e| op_err("accept", self.fd.io(), e))?;
+        Ok((s, addr))
     }
 
     /// Accept a connection (blocking; bounded by the read deadline).
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let got = self.fd.blocking(Mode::Read, |l| l.accept())?;
-        self.wrap(got)
+        self.accept_in(self.fd.runtime())
+    }
+
+    /// Accept a connection (blocking) and register it with `rt` rather than with the
+    /// listener's runtime: how an acceptor hands connections to per-thread runtimes.
+    pub fn accept_in(&self, rt: &Runtime) -> io::Result<(UnixStream, SocketAddr)> {
+        let got = self
+            .fd
+            .blocking(Mode::Read, |l| l.accept())
+            .map_err(|e| op_err("accept", self.fd.io(), e))?;
+        self.wrap(rt, got)
     }
 
     /// Poll for a connection: the async form of [`accept`](Self::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+    pub fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Async<UnixStream>, SocketAddr)>> {
         match self.fd.poll_io(cx, Mode::Read, |l| l.accept()) {
-            Poll::Ready(Ok(got)) => Poll::Ready(self.wrap(got)),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(got)) => Poll::Ready(
+                self.wrap(self.fd.runtime(), got)
+                    .map(|(s, a)| (s.into_async(), a)),
+            ),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(op_err("accept", self.fd.io(), e))),
             Poll::Pending => Poll::Pending,
         }
     }
 
     /// Accept a connection (async). Accept from one task at a time per listener.
-    pub fn accept_async(&self) -> impl Future<Output = io::Result<(UnixStream, SocketAddr)>> + '_ {
+    pub fn accept_async(
+        &self,
+    ) -> impl Future<Output = io::Result<(Async<UnixStream>, SocketAddr)>> + '_ {
         std::future::poll_fn(move |cx| self.poll_accept(cx))
     }
 }

@@ -66,14 +66,14 @@ impl Epoll {
             libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET;
         self.ctl(
             libc::EPOLL_CTL_ADD,
-            source.as_fd().as_raw_fd(),
+            source.raw_source(),
             events as u32,
             token.0,
         )
     }
 
     pub(crate) fn deregister(&self, source: &Source, _token: Token) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, source.as_fd().as_raw_fd(), 0, 0)
+        self.ctl(libc::EPOLL_CTL_DEL, source.raw_source(), 0, 0)
     }
 
     pub(crate) fn arm(&self, _: &Source, _: Token, _: netpoll_core::Mode) -> io::Result<()> {

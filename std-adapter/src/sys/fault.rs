@@ -23,7 +23,8 @@
 //!   with a real `EMFILE`).
 //!
 //! Real signals (`EINTR`) need no wrapper: [`waiting_threads`](FaultPlan::waiting_threads)
-//! names the threads blocked in a wait so that a test can `pthread_kill` them.
+//! names the threads blocked in a wait so that a test can `pthread_kill` them (Unix only:
+//! Windows has no signals that interrupt a wait).
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -51,6 +52,7 @@ struct Plan {
     accept_errors: Mutex<VecDeque<i32>>,
     live: Mutex<HashSet<u64>>,
     dead: Mutex<VecDeque<u64>>,
+    #[cfg(unix)]
     waiting: Mutex<Vec<libc::pthread_t>>,
     waits: AtomicU64,
     spurious_returns: AtomicU64,
@@ -58,6 +60,25 @@ struct Plan {
     stale_events: AtomicU64,
     stale_on_reused: AtomicU64,
     accept_failures: AtomicU64,
+}
+
+impl Plan {
+    /// Note this thread as blocked in a wait (or no longer), for `waiting_threads`.
+    #[cfg(unix)]
+    fn waiting(&self, now: bool) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        let mut waiting = lock(&self.waiting);
+        if now {
+            waiting.push(me);
+        } else {
+            waiting.retain(|t| *t != me);
+        }
+    }
+
+    /// Nothing to note: no signal can interrupt a wait on Windows.
+    #[cfg(not(unix))]
+    fn waiting(&self, _now: bool) {}
 }
 
 /// Counters of what a [`FaultPlan`] injected.
@@ -137,6 +158,7 @@ impl FaultPlan {
     }
 
     /// Threads blocked in a wait of the wrapped backend right now.
+    #[cfg(unix)]
     pub fn waiting_threads(&self) -> Vec<libc::pthread_t> {
         lock(&self.plan.waiting).clone()
     }
@@ -222,7 +244,7 @@ impl Poller for Faulty {
     fn wait(&self, timeout: Option<Duration>, on_event: &mut dyn FnMut(Event)) -> io::Result<()> {
         let p = &self.plan;
         let n = p.waits.fetch_add(1, Ordering::Relaxed);
-        if p.spurious.load(Ordering::Relaxed) && n % 2 == 0 {
+        if p.spurious.load(Ordering::Relaxed) && n.is_multiple_of(2) {
             p.spurious_returns.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -234,11 +256,9 @@ impl Poller for Faulty {
         } else {
             timeout
         };
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() };
-        lock(&p.waiting).push(me);
+        p.waiting(true);
         let r = self.inner.wait(timeout, on_event);
-        lock(&p.waiting).retain(|t| *t != me);
+        p.waiting(false);
         if storm {
             let live: Vec<u64> = lock(&p.live).iter().copied().collect();
             for t in live {

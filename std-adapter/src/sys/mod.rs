@@ -2,8 +2,9 @@
 //!
 //! ## What every backend provides
 //!
-//! A backend is a [`netpoll_core::Poller`] whose `Source` is [`Source`] (a borrowed file
-//! descriptor on Unix) and whose `Error` is [`std::io::Error`]:
+//! A backend is a [`netpoll_core::Poller`] whose `Source` is [`Source`] (a borrowed socket: a
+//! file descriptor on Unix, a `SOCKET` on Windows, see [`AsSource`]) and whose `Error` is
+//! [`std::io::Error`]:
 //!
 //! * `register` once per descriptor, for reads and writes, edge-triggered where the OS can,
 //!   storing the core's 64-bit [`Token`](netpoll_core::Token) (`generation << 32 | index`) as
@@ -16,8 +17,8 @@
 //!   an interrupted wait (`EINTR`) returns `Ok` so the core recomputes its deadlines;
 //! * `wake`: make a concurrent `wait` return (the core deduplicates calls with an atomic flag).
 //!
-//! Besides the poller, [`net`] holds the socket syscalls the front-end needs (non-blocking
-//! `socket`/`connect`/`accept4`, `sendfile`, address conversions).
+//! Besides the poller, [`net`] holds the socket calls the front-end needs (non-blocking
+//! socket, connect and accept, listeners, `sendfile`), over `socket2` on every OS.
 //!
 //! ## Which backend
 //!
@@ -26,13 +27,28 @@
 //! | OS | backends compiled | default |
 //! |----|-------------------|---------|
 //! | Linux, Android | [`epoll`] (native, through libc) and [`portable`] (the `polling` crate) | epoll, or portable with the `portable` feature |
-//! | other Unix | [`portable`] (kqueue, event ports) | portable |
+//! | macOS, iOS, the BSDs | [`portable`] (kqueue) | portable |
+//! | illumos, Solaris | [`portable`] (event ports) | portable |
+//! | Windows | [`portable`] (IOCP with AFD polls; oneshot only, see below) | portable |
 //!
-//! Only Linux is built and tested in this repository. The non-Linux branches in [`net`]
-//! (`fcntl` instead of `SOCK_NONBLOCK`, `accept` instead of `accept4`, a buffered copy instead
-//! of Linux's `sendfile`) are written against libc's declarations but have not been compiled
-//! here. Windows needs its own `net` (sockets are not file descriptors) and is refused at
-//! compile time.
+//! CI runs the whole suite on Linux (both backends) and on Windows under Wine, and
+//! cross-compiles (tests included, warnings denied) for FreeBSD and for macOS on x86-64 and
+//! arm64; see the support table in the README.
+//!
+//! ## Windows
+//!
+//! * Sockets are `SOCKET` handles, not file descriptors: the socket types implement
+//!   `AsSocket`/`AsRawSocket` there instead of `AsFd`/`AsRawFd`, and [`AsSource`] names
+//!   whichever the OS has.
+//! * `polling` drives IOCP through AFD poll requests, which have no edge-triggered mode:
+//!   [`BackendKind::Polling`] falls back to oneshot there, so every wait arms its direction
+//!   first (Go's `netpollarm`), as [`BackendKind::PollingOneshot`] does everywhere.
+//! * "Would block" is `WSAEWOULDBLOCK`, which the standard library and `socket2` report as
+//!   `io::ErrorKind::WouldBlock`, the same kind as `EAGAIN`; a connect in progress is also
+//!   `WSAEWOULDBLOCK` (Unix says `EINPROGRESS`), see [`net::start_connect`].
+//! * A socket is deregistered before it is closed (`closesocket` when the value is
+//!   dropped), as on Unix; `close` only shuts it down and wakes its waiters.
+//! * Unix-domain sockets and `sendfile` are Unix-only (`cfg(unix)`).
 //!
 //! At run time [`BackendKind`] picks among the compiled ones (`Builder::backend`, or the
 //! `NETPOLL_BACKEND` environment variable: `epoll`, `polling`, `polling-oneshot`), so the
@@ -45,7 +61,8 @@ use netpoll_core::{Event, Mode, Poller, Token};
 
 /// Run one libc call that reports failure with `-1` and `errno`; yields `io::Result` of the
 /// call's return value. The caller writes the `unsafe` block (with its `// SAFETY:` comment)
-/// inside the macro argument.
+/// inside the macro argument. (Only the epoll backend makes libc calls of its own.)
+#[cfg(any(target_os = "linux", target_os = "android"))]
 macro_rules! syscall {
     ($call:expr) => {{
         let res = $call;
@@ -57,11 +74,8 @@ macro_rules! syscall {
     }};
 }
 
-#[cfg(not(unix))]
-compile_error!(
-    "netpoll-std implements sockets for Unix only so far; the portable backend is ready for a \
-     Windows `sys::net`"
-);
+#[cfg(not(any(unix, windows)))]
+compile_error!("netpoll-std supports Unix and Windows");
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
@@ -70,15 +84,60 @@ pub mod fault;
 pub(crate) mod net;
 pub(crate) mod portable;
 
-/// What the backend registers: a borrowed file descriptor.
-pub type Source = dyn std::os::fd::AsFd;
+/// What the backend registers: a borrowed socket.
+pub(crate) type Source = dyn AsSource;
+
+/// A socket that a backend can register: anything `AsFd` on Unix, anything `AsSocket` on
+/// Windows (where sockets are not file descriptors). The rest of the crate names sockets
+/// through this trait only, so that no `cfg` leaks out of this module.
+pub(crate) trait AsSource {
+    /// The socket, borrowed.
+    fn as_source(&self) -> BorrowedSource<'_>;
+    /// Its OS number (descriptor or `SOCKET`), for traces.
+    fn raw_source(&self) -> RawSource;
+}
+
+/// A borrowed socket: `BorrowedFd` on Unix.
+#[cfg(unix)]
+pub(crate) type BorrowedSource<'a> = std::os::fd::BorrowedFd<'a>;
+/// A socket's OS number: `RawFd` on Unix.
+#[cfg(unix)]
+pub(crate) type RawSource = std::os::fd::RawFd;
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsFd> AsSource for T {
+    fn as_source(&self) -> BorrowedSource<'_> {
+        self.as_fd()
+    }
+    fn raw_source(&self) -> RawSource {
+        std::os::fd::AsRawFd::as_raw_fd(&self.as_fd())
+    }
+}
+
+/// A borrowed socket: `BorrowedSocket` on Windows.
+#[cfg(windows)]
+pub(crate) type BorrowedSource<'a> = std::os::windows::io::BorrowedSocket<'a>;
+/// A socket's OS number: `RawSocket` (a `SOCKET` handle) on Windows.
+#[cfg(windows)]
+pub(crate) type RawSource = std::os::windows::io::RawSocket;
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsSocket> AsSource for T {
+    fn as_source(&self) -> BorrowedSource<'_> {
+        self.as_socket()
+    }
+    fn raw_source(&self) -> RawSource {
+        std::os::windows::io::AsRawSocket::as_raw_socket(&self.as_socket())
+    }
+}
 
 /// Which event backend a runtime uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// Native epoll (Linux and Android only), edge-triggered.
     Epoll,
-    /// The `polling` crate (epoll, kqueue, event ports, IOCP), edge mode where it has one.
+    /// The `polling` crate (epoll, kqueue, event ports, IOCP), edge mode where it has one;
+    /// on Windows (IOCP, no edge mode) the same as [`PollingOneshot`](Self::PollingOneshot).
     Polling,
     /// The `polling` crate in oneshot mode: every wait re-arms its direction through the core's
     /// `arm` hook (what a backend without edge mode does). Mainly for testing that path.
@@ -159,6 +218,12 @@ impl std::fmt::Display for BackendKind {
 }
 
 /// The backend a runtime drives: one of the compiled ones, picked at start-up.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per runtime, so its size does not matter; `polling`'s IOCP poller (Windows) \
+              is 1 KiB next to the boxed fault injector, and boxing it would add an \
+              indirection to every call"
+)]
 pub(crate) enum Selector {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     Epoll(epoll::Epoll),
@@ -268,7 +333,9 @@ impl Poller for Selector {
 }
 
 /// Milliseconds for a timeout, rounded up (a sub-millisecond timeout must not become a busy
-/// poll of zero), capped at `i32::MAX`; `-1` for none.
+/// poll of zero), capped at `i32::MAX`; `-1` for none. (Only epoll needs it: `polling` takes a
+/// `Duration` and rounds up itself.)
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
     match timeout {
         None => -1,
@@ -284,6 +351,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn sub_millisecond_timeouts_round_up() {
         assert_eq!(timeout_ms(None), -1);
         assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);

@@ -1,6 +1,11 @@
 //! The portable backend, over the `polling` crate: kqueue on macOS and the BSDs, event ports on
-//! illumos, epoll on Linux (where it is a second, independently written backend to test
-//! against).
+//! illumos, IOCP on Windows, epoll on Linux (where it is a second, independently written
+//! backend to test against).
+//!
+//! On Windows `polling` asks the AFD driver (the kernel side of Winsock) for readiness with one
+//! poll request per socket, completed through an I/O completion port. A request reports the
+//! socket's state when it is issued, so it behaves like a level-triggered oneshot: there is no
+//! edge mode, and [`Portable::new`] falls back to oneshot whatever was asked.
 //!
 //! In edge mode (where the OS supports it) every descriptor is registered once for both
 //! directions, like the native epoll backend. In oneshot mode each registration fires once and
@@ -15,14 +20,13 @@
 use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use netpoll_core::{Event, Mode, Readiness, Token};
 use polling::{Events, PollMode};
 
-use super::Source;
+use super::{BorrowedSource, RawSource, Source};
 
 const READ: u8 = 1;
 const WRITE: u8 = 2;
@@ -35,7 +39,7 @@ pub(crate) struct Portable {
     edge: bool,
     events: Mutex<Events>,
     /// Oneshot mode only: the descriptor and armed directions of every registered token.
-    armed: Mutex<HashMap<u64, (RawFd, u8)>>,
+    armed: Mutex<HashMap<u64, (RawSource, u8)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,7 +61,8 @@ fn interest(key: usize, bits: u8) -> polling::Event {
 }
 
 impl Portable {
-    /// `edge`: use edge mode if the OS supports it; otherwise (or if false) oneshot.
+    /// `edge`: use edge mode if the OS supports it (not Windows); otherwise (or if false)
+    /// oneshot.
     pub(crate) fn new(edge: bool, capacity: usize) -> io::Result<Portable> {
         let poller = polling::Poller::new()?;
         let edge = edge && poller.supports_edge();
@@ -76,7 +81,7 @@ impl Portable {
 
     pub(crate) fn register(&self, source: &Source, token: Token) -> io::Result<()> {
         let key = key(token)?;
-        let fd = source.as_fd().as_raw_fd();
+        let fd = source.raw_source();
         if self.edge {
             let both = interest(key, READ | WRITE);
             // SAFETY: polling's contract is that the source is deleted before it is closed; the
@@ -95,7 +100,7 @@ impl Portable {
         if !self.edge {
             lock(&self.armed).remove(&token.0);
         }
-        self.poller.delete(source.as_fd())
+        self.poller.delete(source.as_source())
     }
 
     pub(crate) fn arm(&self, source: &Source, token: Token, mode: Mode) -> io::Result<()> {
@@ -112,7 +117,7 @@ impl Portable {
         };
         entry.1 |= bit;
         self.poller
-            .modify(source.as_fd(), interest(key(token)?, entry.1))
+            .modify(source.as_source(), interest(key(token)?, entry.1))
     }
 
     pub(crate) fn wait(
@@ -157,7 +162,7 @@ impl Portable {
     /// not report.
     fn rearm_rest(
         &self,
-        armed: &mut HashMap<u64, (RawFd, u8)>,
+        armed: &mut HashMap<u64, (RawSource, u8)>,
         token: Token,
         ev: &polling::Event,
         error: bool,
@@ -175,7 +180,7 @@ impl Portable {
             // SAFETY: the descriptor is still registered (its entry is in the table, and
             // `deregister` removes the entry under this lock before the descriptor is closed),
             // so it is open for the duration of this call.
-            let fd = unsafe { BorrowedFd::borrow_raw(entry.0) };
+            let fd = unsafe { BorrowedSource::borrow_raw(entry.0) };
             // A failure leaves the direction disarmed; its waiter re-arms before waiting again.
             let _ = self.poller.modify(fd, interest(ev.key, entry.1));
         }

@@ -41,19 +41,25 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Run the listed test bodies (`fn(&Runtime)`) once per backend:
-/// `mod epoll`, `mod polling`, `mod polling_oneshot`.
+/// Run the listed test bodies (`fn(&Runtime)`) once per backend the OS has: `mod epoll`
+/// (Linux), `mod polling`, `mod polling_oneshot`. A body may carry attributes (`#[cfg(unix)]`,
+/// `#[cfg_attr(wine, ignore = "why")]`), which each of its tests gets.
 #[macro_export]
 macro_rules! per_backend {
-    ($($test:ident),* $(,)?) => {
+    ($($(#[$meta:meta])* $test:ident),* $(,)?) => {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         mod epoll {
-            $( #[test] fn $test() { super::$test(&$crate::util::rt(netpoll_std::BackendKind::Epoll)) } )*
+            $( $(#[$meta])* #[test] fn $test() {
+                super::$test(&$crate::util::rt(netpoll_std::BackendKind::Epoll))
+            } )*
         }
         mod polling {
-            $( #[test] fn $test() { super::$test(&$crate::util::rt(netpoll_std::BackendKind::Polling)) } )*
+            $( $(#[$meta])* #[test] fn $test() {
+                super::$test(&$crate::util::rt(netpoll_std::BackendKind::Polling))
+            } )*
         }
         mod polling_oneshot {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&$crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
             } )*
         }

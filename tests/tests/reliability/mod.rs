@@ -4,7 +4,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -37,7 +36,7 @@ impl Rng {
 
     /// True with probability `1 / n`.
     pub fn one_in(&mut self, n: u64) -> bool {
-        self.next_u64() % n == 0
+        self.next_u64().is_multiple_of(n)
     }
 }
 
@@ -191,47 +190,40 @@ pub fn tcp_pair(rt: &Runtime) -> (TcpStream, TcpStream) {
 }
 
 /// Shrink a socket's send and receive buffers, so that a writer blocks after a few KiB.
-pub fn small_buffers(s: &impl AsFd) {
-    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
-        let v: libc::c_int = 4096;
-        // SAFETY: `v` is a readable c_int whose size is passed along; the descriptor is open.
-        let r = unsafe {
-            libc::setsockopt(
-                s.as_fd().as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
-    }
+pub fn small_buffers<'a, S>(s: &'a S)
+where
+    socket2::SockRef<'a>: From<&'a S>,
+{
+    let s = socket2::SockRef::from(s);
+    s.set_send_buffer_size(4096).expect("SO_SNDBUF");
+    s.set_recv_buffer_size(4096).expect("SO_RCVBUF");
 }
 
 /// Set `SO_LINGER` to zero seconds: closing the socket then sends a reset, not a FIN.
-pub fn linger_zero(s: &impl AsFd) {
-    let v = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `v` is a readable linger struct whose size is passed along; the fd is open.
-    let r = unsafe {
-        libc::setsockopt(
-            s.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&v as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
+pub fn linger_zero<'a, S>(s: &'a S)
+where
+    socket2::SockRef<'a>: From<&'a S>,
+{
+    socket2::SockRef::from(s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+}
+
+/// The socket's OS number (descriptor, or `SOCKET` handle on Windows).
+pub fn raw_number(s: &TcpStream) -> u64 {
+    #[cfg(unix)]
+    return std::os::fd::AsRawFd::as_raw_fd(s) as u64;
+    #[cfg(windows)]
+    return std::os::windows::io::AsRawSocket::as_raw_socket(s);
 }
 
 /// Write to `c` until a write would block: fill the send buffer and the peer's receive
-/// buffer. Writes through a duplicate of the descriptor (same socket, same non-blocking
-/// mode), so the registration is untouched. Returns the bytes written.
+/// buffer. Writes through a duplicate of the socket (same socket, same non-blocking mode),
+/// so the registration is untouched. Returns the bytes written.
 pub fn fill(c: &TcpStream) -> usize {
-    let dup = c.as_fd().try_clone_to_owned().expect("dup");
+    let dup = socket2::SockRef::from(c).try_clone().expect("dup");
+    // Shared on Unix; set in case a duplicated Windows handle does not share it.
+    dup.set_nonblocking(true).expect("non-blocking");
     let mut raw = std::net::TcpStream::from(dup);
     let chunk = [0x5au8; 4096];
     let mut total = 0;

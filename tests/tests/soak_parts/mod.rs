@@ -14,7 +14,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use netpoll_std::{is_closed, is_timeout, Closer, Runtime, TcpListener, TcpStream};
+use netpoll_std::{is_closed, is_timeout, Async, Closer, Runtime, TcpListener, TcpStream};
 
 use crate::reliability::Rng;
 
@@ -251,7 +251,7 @@ impl SoakServer {
     }
 }
 
-async fn serve(mut s: TcpStream, c: Arc<ServerCounts>, seed: u64, close_one_in: u64) {
+async fn serve(mut s: Async<TcpStream>, c: Arc<ServerCounts>, seed: u64, close_one_in: u64) {
     let mut rng = Rng::new(seed);
     let mut header = [0u8; HEADER];
     // Payloads go through this fixed buffer, a chunk at a time: the soak allocates nothing

@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +14,9 @@ use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use netpoll_std::{is_closed, is_timeout, BackendKind, Closer, Runtime, TcpListener, TcpStream};
+use netpoll_std::{
+    is_closed, is_timeout, Async, BackendKind, Closer, Runtime, TcpListener, TcpStream,
+};
 
 /// A generous outer bound for anything that should take milliseconds.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -23,22 +24,25 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// How long a "must not return" test watches an operation that has no deadline (Go: 100ms).
 pub const MUST_NOT_RETURN: Duration = Duration::from_millis(100);
 
-/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend, in
-/// `mod epoll`, `mod polling` and `mod polling_oneshot`, each on a fresh runtime.
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend the OS has, in
+/// `mod epoll` (Linux), `mod polling` and `mod polling_oneshot`, each on a fresh runtime. A
+/// body may carry attributes (`#[cfg(unix)]`, `#[cfg_attr(wine, ignore = "why")]`), which
+/// each of its tests gets.
 macro_rules! per_backend {
-    ($($test:ident),* $(,)?) => {
+    ($($(#[$meta:meta])* $test:ident),* $(,)?) => {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         mod epoll {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&crate::util::rt(netpoll_std::BackendKind::Epoll))
             } )*
         }
         mod polling {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&crate::util::rt(netpoll_std::BackendKind::Polling))
             } )*
         }
         mod polling_oneshot {
-            $( #[test] fn $test() {
+            $( $(#[$meta])* #[test] fn $test() {
                 super::$test(&crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
             } )*
         }
@@ -51,6 +55,7 @@ macro_rules! per_backend {
 /// the coroutines it starts with [`go`], parks a coroutine instead of a thread.
 macro_rules! green_mode {
     ($($test:ident),* $(,)?) => {
+        #[cfg(unix)]
         mod green {
             $( #[test] fn $test() {
                 crate::util::in_green(netpoll_std::BackendKind::Epoll, super::$test)
@@ -61,6 +66,7 @@ macro_rules! green_mode {
 
 /// Run `body` inside a coroutine on a one-worker scheduler over `kind`, with the worker's
 /// runtime; fail the test on a panic or if it takes longer than 6 x [`LIMIT`].
+#[cfg(unix)]
 pub fn in_green(kind: BackendKind, body: fn(&Runtime)) {
     let sched = netpoll_std::green::Scheduler::builder()
         .workers(1)
@@ -90,6 +96,7 @@ pub enum Handle<T> {
     /// Started with `thread::spawn`.
     Thread(JoinHandle<T>),
     /// Started with `green::spawn`.
+    #[cfg(unix)]
     Green(netpoll_std::green::JoinHandle<T>),
 }
 
@@ -104,6 +111,7 @@ impl<T> Handle<T> {
     pub fn is_finished(&self) -> bool {
         match self {
             Handle::Thread(h) => h.is_finished(),
+            #[cfg(unix)]
             Handle::Green(h) => h.is_finished(),
         }
     }
@@ -112,6 +120,7 @@ impl<T> Handle<T> {
     pub fn join(self) -> thread::Result<T> {
         match self {
             Handle::Thread(h) => h.join(),
+            #[cfg(unix)]
             Handle::Green(h) => h.join(),
         }
     }
@@ -120,22 +129,33 @@ impl<T> Handle<T> {
 /// Go's `go f()` in the tests: a coroutine when called inside one (the blocking calls of `f`
 /// then park coroutines too), a thread otherwise.
 pub fn go<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Handle<T> {
+    #[cfg(unix)]
     if netpoll_std::green::in_coroutine() {
-        Handle::Green(netpoll_std::green::spawn(f).expect("green spawn"))
-    } else {
-        Handle::Thread(thread::spawn(f))
+        return Handle::Green(netpoll_std::green::spawn(f).expect("green spawn"));
     }
+    Handle::Thread(thread::spawn(f))
+}
+
+/// Whether the caller runs in a green coroutine.
+fn in_coroutine() -> bool {
+    #[cfg(unix)]
+    return netpoll_std::green::in_coroutine();
+    #[cfg(not(unix))]
+    false
 }
 
 /// Sleep the coroutine (inside one) or the thread.
 pub fn sleep(d: Duration) {
-    netpoll_std::green::sleep(d)
+    #[cfg(unix)]
+    netpoll_std::green::sleep(d);
+    #[cfg(not(unix))]
+    thread::sleep(d);
 }
 
 /// Receive from `rx` within `limit`; inside a coroutine, by polling (a blocking receive would
 /// stall the worker that runs the sender).
 pub fn recv_within<T>(rx: &mpsc::Receiver<T>, limit: Duration) -> Option<T> {
-    if !netpoll_std::green::in_coroutine() {
+    if !in_coroutine() {
         return rx.recv_timeout(limit).ok();
     }
     let start = Instant::now();
@@ -241,7 +261,8 @@ pub fn far_future() -> Instant {
 pub fn assert_timeout(e: &io::Error, what: &str) {
     assert!(is_timeout(e), "{what}: want i/o timeout, got {e:?}");
     assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{what}");
-    assert_eq!(e.to_string(), "i/o timeout", "{what}");
+    // Go's message ends so; before it, what failed ("read tcp a->b: i/o timeout").
+    assert!(e.to_string().ends_with("i/o timeout"), "{what}: {e}");
 }
 
 /// An operation's result must be the deadline error.
@@ -288,17 +309,25 @@ pub fn dial(rt: &Runtime, addr: SocketAddr) -> TcpStream {
     TcpStream::connect_in(rt, addr).expect("connect")
 }
 
-/// Wait until `fd` has data queued to read, without consuming it: peeks through a duplicate
-/// of the descriptor (which shares the socket, so the registration is untouched).
-pub fn wait_for_data(fd: impl AsFd) {
-    let dup = fd.as_fd().try_clone_to_owned().expect("dup");
+/// Wait until `s` has data queued to read, without consuming it: peeks through a duplicate
+/// of the socket (which shares it, so the registration is untouched).
+pub fn wait_for_data<'a, S>(s: &'a S)
+where
+    socket2::SockRef<'a>: From<&'a S>,
+{
+    let dup = socket2::SockRef::from(s).try_clone().expect("dup");
+    // The duplicate shares the original's non-blocking mode on Unix; Windows does not say
+    // whether a duplicated handle does, so it is set (a no-op where it is shared).
+    dup.set_nonblocking(true).expect("non-blocking");
     let probe = std::net::UdpSocket::from(dup);
-    // `peek` is `recv(MSG_PEEK)`, valid on any socket type; the duplicate shares the
-    // original's non-blocking mode, so it never blocks.
+    // `peek` is `recv(MSG_PEEK)`, valid on any socket type, and never blocks here.
     // Dropping `probe` closes only the duplicate; the original stays open and registered.
+    // Room for any datagram: Windows fails a peek that would truncate one (`WSAEMSGSIZE`)
+    // where Unix returns the part that fits.
+    let mut buf = vec![0u8; 64 * 1024];
     eventually(
         "data queued",
-        || matches!(probe.peek(&mut [0u8; 1]), Ok(n) if n > 0),
+        || matches!(probe.peek(&mut buf), Ok(n) if n > 0),
     );
 }
 
@@ -347,20 +376,24 @@ impl Drop for LocalServer {
 }
 
 /// A stream that several tasks can use at once, one per direction (a reader task and a writer
-/// task), while the test still reaches it to set deadlines: `netpoll-std` implements the
-/// futures-io traits on `&mut TcpStream` only. The lock is held only during one poll.
+/// task), while the test still reaches it to set deadlines. The lock is held only during one
+/// poll.
 #[derive(Clone)]
-pub struct SharedStream(pub Arc<Mutex<TcpStream>>);
+pub struct SharedStream(pub Arc<Mutex<Async<TcpStream>>>);
 
 impl SharedStream {
     /// Share `s`.
-    pub fn new(s: TcpStream) -> Self {
-        SharedStream(Arc::new(Mutex::new(s)))
+    pub fn new(s: impl Into<Async<TcpStream>>) -> Self {
+        SharedStream(Arc::new(Mutex::new(s.into())))
     }
 
     /// Run `f` on the stream (to set a deadline, close it, ...).
     pub fn with<T>(&self, f: impl FnOnce(&TcpStream) -> T) -> T {
-        f(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        f(self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_ref())
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netpoll_std::{deadline_after, is_timeout, Server, ServerHandle, TcpListener, TcpStream};
+use netpoll_std::{
+    deadline_after, is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream,
+};
 
 /// Blocking (thread per connection), async (worker threads) or green (the blocking handler
 /// on coroutines over the worker threads).
@@ -52,9 +54,15 @@ pub fn serve(
             .workers(workers)
             .spawn_async(listener, move |s| echo_async(s, idle, stats.clone())),
         // The blocking handler as it is: its reads and writes park the coroutine.
+        #[cfg(unix)]
         Mode::Green => Server::new()
             .workers(workers)
             .green(listener, move |s| echo_blocking(s, idle, &stats)),
+        #[cfg(not(unix))]
+        Mode::Green => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "green mode needs Unix",
+        )),
     }
 }
 
@@ -84,7 +92,7 @@ fn echo_blocking(mut s: TcpStream, idle: Option<Duration>, stats: &EchoStats) {
     }
 }
 
-async fn echo_async(mut s: TcpStream, idle: Option<Duration>, stats: Arc<EchoStats>) {
+async fn echo_async(mut s: Async<TcpStream>, idle: Option<Duration>, stats: Arc<EchoStats>) {
     use futures_io::{AsyncRead, AsyncWrite};
     use std::future::poll_fn;
     use std::pin::Pin;
@@ -115,30 +123,4 @@ async fn echo_async(mut s: TcpStream, idle: Option<Duration>, stats: Arc<EchoSta
             }
         }
     }
-}
-
-/// Parse `--name value` flags into (name, value) pairs; `Err` with a message on a stray word.
-pub fn flags(args: impl Iterator<Item = String>) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let mut args = args.peekable();
-    while let Some(a) = args.next() {
-        let Some(name) = a.strip_prefix("--") else {
-            return Err(format!("unexpected argument {a:?}"));
-        };
-        if name == "help" {
-            out.push(("help".into(), String::new()));
-            continue;
-        }
-        let Some(v) = args.next() else {
-            return Err(format!("--{name} needs a value"));
-        };
-        out.push((name.to_string(), v));
-    }
-    Ok(out)
-}
-
-/// Parse one flag value.
-pub fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
-    v.parse()
-        .map_err(|_| format!("--{name}: cannot parse {v:?}"))
 }
