@@ -502,35 +502,10 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
                 "netpoll set_read_deadline(precomputed)",
             ),
         ] {
-            let g = values(records, "S4m", go, NS_OP);
-            let n = values(records, "S4m", ours, NS_OP);
-            if g.is_empty() || n.is_empty() {
-                continue;
+            if let Some(mut row) = versus_go(records, "S4m", go, ours) {
+                row.insert(0, name.to_string());
+                ratio_rows.push(row);
             }
-            let of_medians = match (Summary::of(&n), Summary::of(&g)) {
-                (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}", a.median / b.median),
-                _ => "-".into(),
-            };
-            let go_runs = ok_runs(records, "S4m", go);
-            let per_run: Vec<f64> = ok_runs(records, "S4m", ours)
-                .iter()
-                .filter_map(|o| {
-                    let p = go_runs.iter().find(|p| p["iteration"] == o["iteration"])?;
-                    let (a, b) = (NS_OP(o)?, NS_OP(p)?);
-                    (b > 0.0).then(|| a / b)
-                })
-                .collect();
-            let per_run = match Summary::of(&per_run) {
-                None => "-".into(),
-                Some(s) => format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max),
-            };
-            ratio_rows.push(vec![
-                name.to_string(),
-                spread(&g),
-                spread(&n),
-                of_medians,
-                per_run,
-            ]);
         }
         if !ratio_rows.is_empty() {
             table(
@@ -611,25 +586,7 @@ fn s6m_section(md: &mut String, dir: &Path, records: &[Value]) -> std::io::Resul
          interleaved (Go, ours, Go, ours). Cells read `median [min-max]`; the per-run ratio \
          pairs the runs of the same iteration.\n"
     );
-    let g = values(records, "S6m", GO_LABEL, NS_OP);
-    let n = values(records, "S6m", NETPOLL_LABEL, NS_OP);
-    let go_runs = ok_runs(records, "S6m", GO_LABEL);
-    let per_run: Vec<f64> = ok_runs(records, "S6m", NETPOLL_LABEL)
-        .iter()
-        .filter_map(|o| {
-            let p = go_runs.iter().find(|p| p["iteration"] == o["iteration"])?;
-            let (a, b) = (NS_OP(o)?, NS_OP(p)?);
-            (b > 0.0).then(|| a / b)
-        })
-        .collect();
-    let of_medians = match (Summary::of(&n), Summary::of(&g)) {
-        (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}", a.median / b.median),
-        _ => "-".into(),
-    };
-    let per_run = match Summary::of(&per_run) {
-        None => "-".into(),
-        Some(s) => format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max),
-    };
+    let row = versus_go(records, "S6m", GO_LABEL, NETPOLL_LABEL);
     table(
         md,
         &[
@@ -638,9 +595,38 @@ fn s6m_section(md: &mut String, dir: &Path, records: &[Value]) -> std::io::Resul
             "netpoll / Go (medians)",
             "netpoll / Go per run",
         ],
-        vec![vec![spread(&g), spread(&n), of_medians, per_run]],
+        row.into_iter().collect(),
     );
     failures(md, records, "S6m");
     let p = panel(records, "S6m", "ns per park/resume pair", true, NS_OP);
     svg(dir, md, "S6m", "S6 micro-benchmark: park/resume", &[p])
+}
+
+/// A micro-benchmark's Go and netpoll figures (ns per operation): `[Go, netpoll, netpoll / Go
+/// of the medians, netpoll / Go per run (runs of the same iteration paired)]`; `None` if
+/// either side has no result.
+fn versus_go(records: &[Value], scenario: &str, go: &str, ours: &str) -> Option<Vec<String>> {
+    let g = values(records, scenario, go, NS_OP);
+    let n = values(records, scenario, ours, NS_OP);
+    if g.is_empty() || n.is_empty() {
+        return None;
+    }
+    let of_medians = match (Summary::of(&n), Summary::of(&g)) {
+        (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}", a.median / b.median),
+        _ => "-".into(),
+    };
+    let go_runs = ok_runs(records, scenario, go);
+    let per_run: Vec<f64> = ok_runs(records, scenario, ours)
+        .iter()
+        .filter_map(|o| {
+            let p = go_runs.iter().find(|p| p["iteration"] == o["iteration"])?;
+            let (a, b) = (NS_OP(o)?, NS_OP(p)?);
+            (b > 0.0).then(|| a / b)
+        })
+        .collect();
+    let per_run = match Summary::of(&per_run) {
+        None => "-".into(),
+        Some(s) => format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max),
+    };
+    Some(vec![spread(&g), spread(&n), of_medians, per_run])
 }
