@@ -170,6 +170,12 @@ fn accept_timeout_must_not_return_async(rt: &Runtime) {
     });
 }
 
+green_mode!(
+    accept_timeout,
+    accept_timeout_must_return,
+    accept_timeout_must_not_return,
+);
+
 per_runtime!(
     accept_timeout,
     accept_timeout_async,

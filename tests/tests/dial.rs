@@ -305,6 +305,8 @@ fn dial_timeout_max_duration_async(rt: &Runtime) {
     }
 }
 
+green_mode!(dial_timeout, dial_timeout_max_duration);
+
 per_runtime!(
     dial_timeout,
     dial_timeout_async,

@@ -192,6 +192,12 @@ fn write_timeout_fluctuation_async(rt: &Runtime) {
     });
 }
 
+green_mode!(
+    read_timeout_fluctuation,
+    read_from_timeout_fluctuation,
+    write_timeout_fluctuation,
+);
+
 per_runtime!(
     read_timeout_fluctuation,
     read_timeout_fluctuation_async,

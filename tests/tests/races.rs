@@ -384,6 +384,12 @@ fn concurrent_set_deadline_async(rt: &Runtime) {
     assert_eq!(seen, CONNS);
 }
 
+green_mode!(
+    read_write_prolonged_timeout,
+    read_write_deadline_race,
+    concurrent_set_deadline,
+);
+
 per_runtime!(
     read_write_prolonged_timeout,
     read_write_prolonged_timeout_async,

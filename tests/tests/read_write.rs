@@ -345,11 +345,7 @@ fn write_to_timeout_with(rt: &Runtime, ops: Ops, pace: Pace) {
         let c2 = UdpSocket::bind_in(rt, "127.0.0.1:0").expect("bind");
         // The deadline counts from here, as in Go, not from before the socket was made (under
         // Wine, making it can take longer than the 10 ms).
-        let deadline = if past {
-            ago(FIVE_S)
-        } else {
-            after(timeout)
-        };
+        let deadline = if past { ago(FIVE_S) } else { after(timeout) };
         c2.set_write_deadline(Some(deadline))
             .expect("set_write_deadline");
         let mut timeouts = 0;
@@ -404,6 +400,18 @@ fn write_to_timeout_paced(rt: &Runtime) {
 fn write_to_timeout_paced_async(rt: &Runtime) {
     within_limit(rt, |rt| write_to_timeout_with(rt, ASYNC, Pace::Go));
 }
+
+green_mode!(
+    read_timeout,
+    read_timeout_data_queued,
+    read_timeout_must_not_return,
+    read_from_timeout,
+    write_timeout,
+    write_timeout_paced,
+    write_timeout_must_not_return,
+    write_to_timeout,
+    write_to_timeout_paced,
+);
 
 per_runtime!(
     read_timeout,

@@ -274,6 +274,16 @@ fn write_timeout_must_not_return_async(rt: &Runtime) {
     write_timeout_must_not_return_with(rt, ASYNC);
 }
 
+green_mode!(
+    accept_timeout,
+    accept_timeout_must_not_return,
+    read_timeout,
+    read_timeout_data_queued,
+    read_timeout_must_not_return,
+    write_timeout,
+    write_timeout_must_not_return,
+);
+
 per_runtime!(
     accept_timeout,
     accept_timeout_async,

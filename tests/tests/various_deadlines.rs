@@ -174,6 +174,11 @@ fn various_deadlines_4_proc_async(rt: &Runtime) {
     server.shutdown();
 }
 
+// Green mode: `various_deadlines` runs the server and the client as two coroutines on one
+// worker thread, so it is also the blocking counterpart of `various_deadlines_1_proc` (which
+// blocking threads cannot express); `various_deadlines_4_proc` runs four client coroutines.
+green_mode!(various_deadlines, various_deadlines_4_proc);
+
 per_runtime!(
     various_deadlines,
     various_deadlines_async,

@@ -147,6 +147,13 @@ pub fn catalogue(bin: &Path, go_echo: Option<PathBuf>, netpoll_echo: bool) -> Ve
             idle_scale: true,
         });
         v.push(ServerSpec {
+            name: "netpoll-green",
+            program: p.clone(),
+            args: s(&["--addr", "{addr}", "--mode", "green"]),
+            deadline_args: Some(s(&["--idle-timeout", "30"])),
+            idle_scale: true,
+        });
+        v.push(ServerSpec {
             name: "netpoll-blocking",
             program: p,
             args: s(&["--addr", "{addr}", "--mode", "blocking"]),

@@ -254,10 +254,17 @@ macro_rules! forward_os_socket {
 
 pub(crate) use {common_methods, forward_os_socket, std_conversions, stream_io};
 
-/// The runtime to use: the given one or the global one.
+/// The runtime to use: the given one, else (inside a green coroutine) its worker's, else the
+/// global one.
 pub(crate) fn pick(rt: Option<&crate::Runtime>) -> std::io::Result<crate::Runtime> {
     match rt {
         Some(rt) => Ok(rt.clone()),
-        None => crate::Runtime::global().cloned(),
+        None => {
+            #[cfg(unix)]
+            if let Some(rt) = crate::green::current_runtime() {
+                return Ok(rt);
+            }
+            crate::Runtime::global().cloned()
+        }
     }
 }

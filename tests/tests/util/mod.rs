@@ -3,7 +3,8 @@
 //! `isDeadlineExceeded` makes.
 //!
 //! Every wait in the suite is bounded: a hang becomes a failed test, never a stuck run.
-#![allow(dead_code, unused_macros)]
+// Each test binary uses part of this module.
+#![allow(dead_code, unused_macros, unused_imports)]
 
 mod mode;
 
@@ -18,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use netpoll_std::{is_closed, is_timeout, Closer, Runtime, TcpListener, TcpStream};
 
-pub use mode::{block_on, driven, go, on_thread_within, recv_within, run, sleep, Handle, Mode};
+pub use mode::{
+    block_on, driven, go, on_thread_within, recv_within, run, sleep, Handle, Mode, TEST_LIMIT,
+};
 
 /// A generous outer bound for anything that should take milliseconds.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -66,6 +69,50 @@ macro_rules! per_runtime {
             } )*
         }
     };
+}
+
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) in `mod green`, running the body
+/// inside a green coroutine on a one-worker [`Scheduler`](netpoll_std::green::Scheduler)
+/// over epoll, with the worker's runtime: every blocking call the body makes, and those of
+/// the coroutines it starts with [`go`], parks a coroutine instead of a thread.
+macro_rules! green_mode {
+    ($($test:ident),* $(,)?) => {
+        #[cfg(unix)]
+        mod green {
+            $( #[test] fn $test() {
+                crate::util::in_green(netpoll_std::BackendKind::Epoll, super::$test)
+            } )*
+        }
+    };
+}
+
+/// Run `body` inside a coroutine on a one-worker scheduler over `kind`, with the worker's
+/// runtime; fail the test on a panic or if it takes longer than [`TEST_LIMIT`].
+#[cfg(unix)]
+pub fn in_green(kind: netpoll_std::BackendKind, body: fn(&Runtime)) {
+    let sched = netpoll_std::green::Scheduler::builder()
+        .workers(1)
+        .backend(kind)
+        .capacity(256)
+        .build()
+        .expect("scheduler");
+    let h = sched
+        .spawn(move || {
+            let rt = netpoll_std::green::current_runtime().expect("in a coroutine");
+            body(&rt);
+        })
+        .expect("spawn");
+    let start = Instant::now();
+    while !h.is_finished() {
+        assert!(
+            start.elapsed() < TEST_LIMIT,
+            "green: not done within {TEST_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Err(p) = h.join() {
+        std::panic::resume_unwind(p);
+    }
 }
 
 /// Run `f` and return its result; fail the test if it takes longer than `limit`.

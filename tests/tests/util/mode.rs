@@ -18,10 +18,10 @@
 //! `JoinHandle::join`, a bare channel `recv` or `futures_lite::future::block_on`), because a
 //! driver that waits any other way stops the loop that every waiter of its runtime needs.
 //!
-//! Adding a mode (the coroutine mode, once `netpoll_std::green` is on `main`): a [`Mode`]
-//! variant with its arm in [`Mode::start`]; the arms of [`go`], [`sleep`], [`block_on`] and
-//! [`recv_within`] for a caller in that mode (a coroutine: `green::spawn`, `green::sleep`,
-//! `green::block_on`, polling the channel); and one line in `per_runtime!`.
+//! * Coroutines (`green_mode!`, Unix): the body runs in a green coroutine on a one-worker
+//!   scheduler (see [`in_green`](super::in_green)). A caller in a coroutine starts
+//!   coroutines with [`go`], sleeps and blocks on futures through `netpoll_std::green`, and
+//!   polls channels (a blocking receive would stall the worker that runs the sender).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -108,8 +108,22 @@ fn drive(rt: &Runtime, timeout: Option<Duration>) {
 
 /// Go's `go f()`: a new thread. (Its blocking calls park; on an inline runtime the driver's
 /// loop wakes them.)
+///
+/// Inside a green coroutine: another coroutine on the same worker.
 pub fn go<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Handle<T> {
+    #[cfg(unix)]
+    if netpoll_std::green::in_coroutine() {
+        return Handle::Green(netpoll_std::green::spawn(f).expect("green spawn"));
+    }
     go_named(String::new(), f)
+}
+
+/// Whether the caller runs in a green coroutine.
+fn in_coroutine() -> bool {
+    #[cfg(unix)]
+    return netpoll_std::green::in_coroutine();
+    #[cfg(not(unix))]
+    false
 }
 
 fn go_named<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static) -> Handle<T> {
@@ -122,6 +136,9 @@ fn go_named<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'sta
 pub enum Handle<T> {
     /// A thread.
     Thread(JoinHandle<T>),
+    /// A green coroutine.
+    #[cfg(unix)]
+    Green(netpoll_std::green::JoinHandle<T>),
 }
 
 impl<T> From<JoinHandle<T>> for Handle<T> {
@@ -135,6 +152,8 @@ impl<T> Handle<T> {
     pub fn is_finished(&self) -> bool {
         match self {
             Handle::Thread(h) => h.is_finished(),
+            #[cfg(unix)]
+            Handle::Green(h) => h.is_finished(),
         }
     }
 
@@ -142,12 +161,19 @@ impl<T> Handle<T> {
     pub fn join(self) -> thread::Result<T> {
         match self {
             Handle::Thread(h) => h.join(),
+            #[cfg(unix)]
+            Handle::Green(h) => h.join(),
         }
     }
 }
 
-/// Sleep for `d`; a driver runs its runtime's loop meanwhile.
+/// Sleep for `d`; a driver runs its runtime's loop meanwhile, a coroutine yields its worker.
 pub fn sleep(d: Duration) {
+    #[cfg(unix)]
+    if netpoll_std::green::in_coroutine() {
+        netpoll_std::green::sleep(d);
+        return;
+    }
     let Some(rt) = driven() else {
         thread::sleep(d);
         return;
@@ -165,7 +191,7 @@ pub fn sleep(d: Duration) {
 /// Receive from `rx` within `limit` (`None`: nothing came, or the sender is gone); a driver
 /// runs its runtime's loop meanwhile.
 pub fn recv_within<T>(rx: &mpsc::Receiver<T>, limit: Duration) -> Option<T> {
-    if driven().is_none() {
+    if driven().is_none() && !in_coroutine() {
         return rx.recv_timeout(limit).ok();
     }
     let start = Instant::now();
@@ -199,6 +225,10 @@ pub fn on_thread_within<T: Send + 'static>(
 /// future is pending, so what the loop wakes (its deadlines, its readiness) is woken here;
 /// any other thread parks until woken.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
+    #[cfg(unix)]
+    if netpoll_std::green::in_coroutine() {
+        return netpoll_std::green::block_on(fut);
+    }
     match driven() {
         Some(rt) => block_on_driving(&rt, fut),
         None => futures_lite::future::block_on(fut),
