@@ -519,6 +519,31 @@ where
         Ok(())
     }
 
+    /// Expire the direction `which` of `d` (its deadline `at` has passed), unless its deadline
+    /// was changed or it expired meanwhile. The loop's timer entry stays: it comes due and
+    /// finds nothing left to fire.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn expire_passed(&self, d: &PollDesc<L>, h: Handle, which: u32, at: u64) {
+        let fire = d.deadlines.with(|dl| {
+            let current = if which & READ_EXPIRED != 0 {
+                dl.read
+            } else {
+                dl.write
+            };
+            let info = d.load_info();
+            if current != at || info & (CLOSING | which) != 0 {
+                return false;
+            }
+            d.info.fetch_or(which, Ordering::AcqRel);
+            true
+        });
+        if fire {
+            trace!("netpoll: deadline {} (seen by an operation)", h.index());
+            self.unblock_expired(h.index(), which);
+        }
+    }
+
     /// Queue descriptor `index` for the loop's attention. Returns whether this call pushed it.
     fn mark_dirty(&self, index: u32) -> bool {
         let d = &self.descs()[index as usize];

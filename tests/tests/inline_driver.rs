@@ -1,16 +1,14 @@
-//! Reproducer of a bug the conformance suite found on inline runtimes (issue 15): a deadline
-//! that passes while the runtime's driver thread keeps making socket calls that never wait is
-//! never seen, so Go's "write until the deadline" loop (`TestWriteToTimeout`) never ends.
+//! Regression test for a bug the conformance suite found on inline runtimes (issue 15): a
+//! deadline that passed while the runtime's driver thread kept making socket calls that never
+//! wait was never seen, so Go's "write until the deadline" loop (`TestWriteToTimeout`) never
+//! ended.
 //!
-//! Why: a deadline expires when the runtime's loop fires its timer, and an inline runtime's
-//! loop runs only when its driver waits (in a blocking call, or an executor with nothing to
-//! run). A UDP send does not wait, so the driver never runs it, and the expired flag that the
-//! next call's `prepare` (Go's `pollReset`) checks is never set. With a poller thread (or in
-//! Go, whose timers run on any thread) the loop fires the timer regardless.
-//!
-//! Both tests are ignored until the std adapter fixes it; they fail within 2 s (they do not
-//! hang): `cargo test -p netpoll-tests --test inline_driver -- --ignored` (on the backend of
-//! `NETPOLL_BACKEND`; every backend fails alike).
+//! Why it happened: a deadline expires when the runtime's loop fires its timer, and an inline
+//! runtime's loop runs only when its driver waits (in a blocking call, or an executor with
+//! nothing to run). A UDP send does not wait, so the driver never ran it. Go's timers fire on
+//! any thread. The fix: on the driver, each operation checks its direction's deadline against
+//! the clock before its syscall (`IoLock::expire_if_passed`). Each test gives up (fails) 2 s
+//! after the deadline rather than hanging; the backend is `NETPOLL_BACKEND`'s.
 
 mod util;
 
@@ -75,13 +73,11 @@ fn in_a_task(rt: &Runtime) {
 }
 
 #[test]
-#[ignore = "bug (issue 15): an inline runtime's driver never sees a deadline pass while its calls do not wait"]
 fn a_deadline_passes_unseen_by_a_driver_whose_calls_never_wait() {
     util::run(BackendKind::from_env(), Mode::Inline, blocking);
 }
 
 #[test]
-#[ignore = "bug (issue 15): an inline runtime's driver never sees a deadline pass while its calls do not wait"]
 fn a_deadline_passes_unseen_by_a_driver_task_whose_calls_never_wait() {
     util::run(BackendKind::from_env(), Mode::Inline, in_a_task);
 }

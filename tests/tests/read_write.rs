@@ -428,12 +428,8 @@ per_runtime!(
     write_timeout_paced_async,
     write_timeout_must_not_return,
     write_timeout_must_not_return_async,
-    write_to_timeout {
-        inline: #[ignore = "bug (issue 15): the driver's sends never wait, so it never runs the loop that fires their deadline; reproducer: tests/inline_driver.rs"]
-    },
-    write_to_timeout_async {
-        inline: #[ignore = "bug (issue 15): the driver's sends never wait, so it never runs the loop that fires their deadline; reproducer: tests/inline_driver.rs"]
-    },
+    write_to_timeout,
+    write_to_timeout_async,
     write_to_timeout_paced,
     write_to_timeout_paced_async,
 );
