@@ -519,6 +519,15 @@ where
         Ok(())
     }
 
+    /// Whether any descriptor may have a deadline pending: a pending deadline has an entry in
+    /// the loop's timer queue or a dirty notice on its way there (a deadline set in the past
+    /// expires at once and needs neither). Two relaxed loads; a deadline being set
+    /// concurrently may be missed, as if the caller had come first.
+    #[inline]
+    pub(crate) fn deadlines_pending(&self) -> bool {
+        self.heap_len.load(Ordering::Relaxed) != 0 || self.dirty.load(Ordering::Relaxed) != NIL
+    }
+
     /// Expire the direction `which` of `d` (its deadline `at` has passed), unless its deadline
     /// was changed or it expired meanwhile. The loop's timer entry stays: it comes due and
     /// finds nothing left to fire.

@@ -334,15 +334,14 @@ where
     #[inline]
     pub fn expire_if_passed(&self) {
         let bit = crate::desc::expired_bit(self.mode);
-        if self.d.load_info() & bit != 0 {
+        if self.d.load_info() & bit != 0 || !self.np.deadlines_pending() {
             return;
         }
         let at = self.d.deadlines.with(|dl| match self.mode {
             Mode::Read => dl.read,
             Mode::Write => dl.write,
         });
-        if at != crate::desc::NEVER && self.np.clock().has_passed(crate::Instant::from_nanos(at))
-        {
+        if at != crate::desc::NEVER && self.np.clock().has_passed(crate::Instant::from_nanos(at)) {
             self.np.expire_passed(self.d, self.h, bit, at);
         }
     }
