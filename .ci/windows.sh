@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The non-Linux targets, called by .ci/run (runs alone too: `bash .ci/windows.sh`).
 #
-# * Windows (x86_64-pc-windows-gnu): clippy -D warnings, then the netpoll-std tests and the
-#   conformance suite (netpoll-tests) run under Wine 8.0 (Debian 12's wine64), built with
-#   `--cfg wine` so that the few tests Wine cannot run are reported as ignored, each with
-#   its reason (grep the sources for `cfg_attr(wine`); then netpoll-demo in both modes.
+# * Windows (x86_64-pc-windows-gnu): clippy -D warnings (netpoll-std's tokio feature too),
+#   then the netpoll-std tests (tokio's hyper round trip too), the conformance suite
+#   (netpoll-tests) and the bench binaries' command lines run under Wine 8.0 (Debian 12's
+#   wine64), built with `--cfg wine` so that the few tests Wine cannot run are reported as
+#   ignored, each with its reason (grep the sources for `cfg_attr(wine`); then netpoll-demo
+#   in both modes.
 # * FreeBSD, macOS x86-64 and arm64 (kqueue): clippy -D warnings over the whole workspace,
 #   tests included (on macOS less netpoll-core's own tests, see below). No linker or OS for
 #   them here, so they compile only.
@@ -52,9 +54,9 @@ for t in "${KQUEUE[@]}"; do
   esac
 done
 
-# netpoll-bench reads Linux's /proc and signals its peer servers: Linux and Unix only.
 section "clippy -D warnings, workspace with tests: $WIN"
-cargo clippy -q --workspace --exclude netpoll-bench --all-targets --target "$WIN" \
+cargo clippy -q --workspace --all-targets --target "$WIN" --target-dir "$TARGET_DIR" -- -D warnings
+cargo clippy -q -p netpoll-std --all-targets --features tokio --target "$WIN" \
   --target-dir "$TARGET_DIR" -- -D warnings
 
 section "docs -D warnings: netpoll-std for $WIN"
@@ -91,6 +93,14 @@ set +e
 timeout -k 30 "$WINE_TOTAL_LIMIT" cargo test -p netpoll-std -p netpoll-tests --target "$WIN" \
   --target-dir "$TARGET_DIR" --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The tokio feature's round trip (as on Linux), and the bench binaries' command lines (the
+# rest of netpoll-bench measures servers through Linux's /proc: it builds here, above).
+timeout -k 30 600 cargo test -p netpoll-std --features tokio --test tokio_hyper --target "$WIN" \
+  --target-dir "$TARGET_DIR" 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+timeout -k 30 600 cargo test -p netpoll-bench --test cli --target "$WIN" \
+  --target-dir "$TARGET_DIR" 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
 # The demo as a user runs it (server, load client, idle deadlines), in both modes: it must

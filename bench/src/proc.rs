@@ -1,4 +1,7 @@
 //! What the runner reads about a server process from `/proc`, and small process helpers.
+//!
+//! The measurements are Linux's (`/proc`) and the signals Unix's: elsewhere (Windows, where
+//! the suite's binaries are built and their command lines tested) they fail with an error.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -28,6 +31,7 @@ impl CpuTimes {
     }
 }
 
+#[cfg(unix)]
 fn clock_ticks_per_sec() -> f64 {
     // SAFETY: sysconf only reads a configuration value; it has no memory-safety preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -36,6 +40,24 @@ fn clock_ticks_per_sec() -> f64 {
     } else {
         100.0
     }
+}
+
+/// Unreached off Unix ([`proc_file`] fails first); Linux's usual value.
+#[cfg(not(unix))]
+fn clock_ticks_per_sec() -> f64 {
+    100.0
+}
+
+/// The text of `/proc/<pid>/<name>`. Not on Windows, which has none (under Wine the host's
+/// `/proc` shows through, and a Windows process id names some other process there).
+fn proc_file(pid: u32, name: &str) -> io::Result<String> {
+    if cfg!(windows) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "process measurements come from /proc: Linux only",
+        ));
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/{name}"))
 }
 
 /// Parses `utime` and `stime` (fields 14 and 15) of a `/proc/<pid>/stat` line.
@@ -48,7 +70,7 @@ pub fn parse_stat(line: &str) -> Option<(u64, u64)> {
 
 /// CPU times of process `pid` from `/proc/<pid>/stat`.
 pub fn cpu_times(pid: u32) -> io::Result<CpuTimes> {
-    let line = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let line = proc_file(pid, "stat")?;
     let (u, s) = parse_stat(&line)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))?;
     let hz = clock_ticks_per_sec();
@@ -60,7 +82,7 @@ pub fn cpu_times(pid: u32) -> io::Result<CpuTimes> {
 
 /// A `kB` field (`VmRSS`, `VmHWM`) of `/proc/<pid>/status`, in KiB.
 pub fn status_kib(pid: u32, field: &str) -> io::Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let text = proc_file(pid, "status")?;
     parse_status_kib(&text, field)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {field} in status")))
 }
@@ -88,6 +110,7 @@ pub fn wait_listening(addr: SocketAddr, limit: Duration) -> bool {
 }
 
 /// Sends `sig` to process `pid`.
+#[cfg(unix)]
 pub fn signal(pid: u32, sig: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: kill has no memory-safety preconditions; the pid is one of our own children.
@@ -96,6 +119,15 @@ pub fn signal(pid: u32, sig: libc::c_int) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Signals are Unix's: `Unsupported` elsewhere.
+#[cfg(not(unix))]
+pub fn signal(_pid: u32, _sig: libc::c_int) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "sending a signal to a process is Unix-only",
+    ))
 }
 
 #[cfg(test)]

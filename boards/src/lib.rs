@@ -16,6 +16,8 @@ mod idle;
 mod irq;
 mod lock;
 mod waker;
+#[cfg(any(feature = "cortex-m", feature = "riscv"))]
+mod wfi;
 
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -25,3 +27,5 @@ pub use idle::{Idle, NoIdle, SpinIdle};
 pub use irq::{IrqError, IrqPoller, IrqStats, Line, Ready};
 pub use lock::CsLock;
 pub use waker::AtomicWaker;
+#[cfg(any(feature = "cortex-m", feature = "riscv"))]
+pub use wfi::WfiIdle;

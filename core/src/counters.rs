@@ -3,7 +3,7 @@
 //! handler included, without waiting.
 //!
 //! * **wide** (targets with native 64-bit atomics): one `AtomicU64` per counter.
-//! * **narrow** (every other target, or `--cfg netpoll_force_narrow`): portable-atomic would
+//! * **narrow** (every other target, or `NETPOLL_FORCE_NARROW=1` at build time): portable-atomic would
 //!   emulate a 64-bit atomic with a global spin lock, and a handler reading a counter while the
 //!   loop it preempted holds that lock would spin forever. Instead the loop keeps two copies of
 //!   all counters as 32-bit halves and a sequence number naming the current one: it writes the
@@ -12,13 +12,13 @@
 //!   loop never retries (the loop cannot move while it runs), and it gets a consistent
 //!   snapshot of all counters at once.
 
-#[cfg(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow)))]
+#[cfg(netpoll_wide_atomics)]
 pub(crate) use wide::Counters;
 
-#[cfg(not(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow))))]
+#[cfg(not(netpoll_wide_atomics))]
 pub(crate) use narrow::Counters;
 
-#[cfg(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow)))]
+#[cfg(netpoll_wide_atomics)]
 mod wide {
     use crate::sync::{AtomicU64, LoopGuard, Ordering};
 
@@ -42,10 +42,7 @@ mod wide {
     }
 }
 
-#[cfg(any(
-    test,
-    not(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow)))
-))]
+#[cfg(any(test, not(netpoll_wide_atomics)))]
 pub(crate) mod narrow {
     use crate::sync::{fence, AtomicU32, LoopGuard, Ordering};
 

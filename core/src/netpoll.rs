@@ -566,6 +566,40 @@ where
         Ok(())
     }
 
+    /// Whether any descriptor may have a deadline pending: a pending deadline has an entry in
+    /// the loop's timer queue or a dirty notice on its way there (a deadline set in the past
+    /// expires at once and needs neither). Two relaxed loads; a deadline being set
+    /// concurrently may be missed, as if the caller had come first.
+    #[inline]
+    pub(crate) fn deadlines_pending(&self) -> bool {
+        self.heap_len.load(Ordering::Relaxed) != 0 || self.dirty.load(Ordering::Relaxed) != NIL
+    }
+
+    /// Expire the direction `which` of `d` (its deadline `at` has passed), unless its deadline
+    /// was changed or it expired meanwhile. The loop's timer entry stays: it comes due and
+    /// finds nothing left to fire.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn expire_passed(&self, d: &PollDesc<L>, h: Handle, which: u32, at: u64) {
+        let fire = d.deadlines.with(|dl| {
+            let current = if which & READ_EXPIRED != 0 {
+                dl.read
+            } else {
+                dl.write
+            };
+            let info = d.load_info();
+            if current != at || info & (CLOSING | which) != 0 {
+                return false;
+            }
+            d.info.fetch_or(which, Ordering::AcqRel);
+            true
+        });
+        if fire {
+            trace!("netpoll: deadline {} (seen by an operation)", h.index());
+            self.unblock_expired(h.index(), which);
+        }
+    }
+
     /// Queue descriptor `index` for the loop's attention. Returns whether this call pushed it.
     fn mark_dirty(&self, index: u32) -> bool {
         let d = &self.descs()[index as usize];

@@ -6,13 +6,13 @@
 //! context, interrupt handlers of any priority included, so this word must never make one
 //! context wait for another.
 //!
-//! Two implementations, picked here and nowhere else:
+//! Two implementations, picked here and nowhere else (`build.rs` sets `netpoll_wide_atomics`):
 //!
 //! * **wide** (targets with native 64-bit atomics): the promise in nanoseconds, in one
 //!   `AtomicU64`. Setters lower it with a compare-exchange; the loop's promise takes the
 //!   minimum of its own target and what setters asked for. Exact.
-//! * **narrow** (every other target, or under `--cfg netpoll_force_narrow` for testing on a
-//!   host): one `AtomicU32`. A 64-bit atomic there would come from portable-atomic's
+//! * **narrow** (every other target, or with `NETPOLL_FORCE_NARROW=1` at build time, to test
+//!   it on a host): one `AtomicU32`. A 64-bit atomic there would come from portable-atomic's
 //!   fallback, a global spin lock, and an interrupt that preempted the loop inside it would
 //!   spin forever. See [`narrow`] for the encoding.
 //!
@@ -20,13 +20,13 @@
 //! has not promised yet (and will look at the dirty list before it sleeps) or promised to look
 //! no later than `at`; when it returns `true`, the caller wakes the backend.
 
-#[cfg(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow)))]
+#[cfg(netpoll_wide_atomics)]
 pub(crate) use wide::WakeAt;
 
-#[cfg(not(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow))))]
+#[cfg(not(netpoll_wide_atomics))]
 pub(crate) use narrow::WakeAt;
 
-#[cfg(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow)))]
+#[cfg(netpoll_wide_atomics)]
 mod wide {
     use crate::desc::NEVER;
     use crate::sync::{AtomicU64, Ordering};
@@ -117,10 +117,7 @@ mod wide {
 /// wakes a loop that is overdue anyway. So the comparison errs only towards a spurious
 /// wake-up, never a missed one. The loop sleeps to its own exact target; rounding (up for the
 /// loop's promise, down for a setter's request) also errs towards waking.
-#[cfg(any(
-    test,
-    not(all(any(target_has_atomic = "64", loom), not(netpoll_force_narrow)))
-))]
+#[cfg(any(test, not(netpoll_wide_atomics)))]
 pub(crate) mod narrow {
     use crate::desc::NEVER;
     use crate::sync::{AtomicU32, Ordering};

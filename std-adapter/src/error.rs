@@ -225,6 +225,16 @@ pub fn is_closed(e: &io::Error) -> bool {
 mod tests {
     use super::*;
 
+    // OS error numbers: errno on Unix, Winsock's on Windows (WSAENOTCONN, WSAECONNRESET).
+    #[cfg(unix)]
+    const ENOTCONN: i32 = libc::ENOTCONN;
+    #[cfg(unix)]
+    const ECONNRESET: i32 = libc::ECONNRESET;
+    #[cfg(windows)]
+    const ENOTCONN: i32 = 10057;
+    #[cfg(windows)]
+    const ECONNRESET: i32 = 10054;
+
     #[test]
     fn timeout_reads_like_go() {
         let e = from_poll(PollError::Timeout);
@@ -236,11 +246,7 @@ mod tests {
         assert_eq!(c.to_string(), "use of closed network connection");
         // Not a kind the OS reports (ENOTCONN is NotConnected): only is_closed says "closed".
         assert_eq!(c.kind(), io::ErrorKind::Other);
-        #[cfg(unix)]
-        let enotconn = libc::ENOTCONN;
-        #[cfg(windows)]
-        let enotconn = 10057; // WSAENOTCONN
-        let os = io::Error::from_raw_os_error(enotconn);
+        let os = io::Error::from_raw_os_error(ENOTCONN);
         assert!(!is_closed(&os) && os.kind() != c.kind());
     }
 
@@ -271,12 +277,8 @@ mod tests {
             (None, None)
         });
         assert_eq!(bare.to_string(), "read unix: i/o timeout");
-        let os = with_op(
-            io::Error::from_raw_os_error(libc::ECONNRESET),
-            "read",
-            "tcp",
-            a,
-        );
-        assert_eq!(os.raw_os_error(), Some(libc::ECONNRESET));
+        let os = with_op(io::Error::from_raw_os_error(ECONNRESET), "read", "tcp", a);
+        assert_eq!(os.raw_os_error(), Some(ECONNRESET));
+        assert_eq!(os.kind(), io::ErrorKind::ConnectionReset);
     }
 }

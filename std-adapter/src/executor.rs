@@ -28,10 +28,16 @@
 //! wake. A task that panics is dropped (closing what it owned, such as its connection) and
 //! counted; the worker goes on.
 //!
+//! Green coroutines (`green/`) are tasks too: a coroutine's future resumes its stack, so the
+//! same queues, wakers and loop run both kinds. For them the worker also keeps **timers**
+//! (`green::sleep`): a heap of wake-up instants that only its own thread touches, which
+//! bounds the backend wait and is checked after every backend poll.
+//!
 //! [`Builder::drive_inline`]: crate::runtime::Builder::drive_inline
 
 use std::cell::{Cell, RefCell, UnsafeCell};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -39,7 +45,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::runtime::Runtime;
 use crate::sys::BackendKind;
@@ -60,6 +66,7 @@ struct Worker {
     /// Whether `inject` may be non-empty (saves the lock on the hot path).
     injected: AtomicBool,
     stop: AtomicBool,
+    counters: Arc<PoolCounters>,
 }
 
 impl Worker {
@@ -77,20 +84,209 @@ thread_local! {
     static CURRENT: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
     /// The running worker's ready tasks.
     static LOCAL: RefCell<VecDeque<Arc<Task>>> = const { RefCell::new(VecDeque::new()) };
+    /// The running worker's timers: when, a sequence number (ties fire in order), whom to wake.
+    static TIMERS: RefCell<BinaryHeap<Reverse<Timer>>> = const { RefCell::new(BinaryHeap::new()) };
+}
+
+/// One timer of a worker (see [`add_timer`]).
+struct Timer {
+    at: Instant,
+    seq: u64,
+    waker: Waker,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+#[cfg(unix)] // used by green mode only
+/// Wake `waker` at `at` (or soon after), from the worker loop of this thread. `false` if this
+/// thread is not a worker (the caller must wait another way).
+pub(crate) fn add_timer(at: Instant, waker: Waker) -> bool {
+    thread_local! {
+        static SEQ: Cell<u64> = const { Cell::new(0) };
+    }
+    if CURRENT.with(Cell::get).is_null() {
+        return false;
+    }
+    let seq = SEQ.with(|s| {
+        s.set(s.get().wrapping_add(1));
+        s.get()
+    });
+    TIMERS.with(|t| t.borrow_mut().push(Reverse(Timer { at, seq, waker })));
+    true
+}
+
+/// Fire this worker's timers that are due; returns how long until the next one (`None`: no
+/// timer left).
+fn fire_timers() -> Option<Duration> {
+    let now = Instant::now();
+    loop {
+        let due = TIMERS.with(|t| {
+            let mut t = t.borrow_mut();
+            match t.peek() {
+                Some(Reverse(first)) if first.at <= now => t.pop().map(|Reverse(x)| Ok(x.waker)),
+                Some(Reverse(first)) => Some(Err(first.at - now)),
+                None => None,
+            }
+        });
+        match due {
+            // Woken outside the borrow: the wake pushes onto this worker's queue.
+            Some(Ok(waker)) => waker.wake(),
+            Some(Err(left)) => return Some(left),
+            None => return None,
+        }
+    }
+}
+
+/// Whether this thread has timers pending (cheap: one thread-local borrow).
+fn has_timers() -> bool {
+    TIMERS.with(|t| !t.borrow().is_empty())
+}
+
+#[cfg(unix)] // used by green mode only
+/// Spawn `f` on the worker this thread runs; gives `f` back if this thread is not a worker.
+pub(crate) fn spawn_local<F>(f: F) -> Result<(), F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let w = CURRENT.with(Cell::get);
+    if w.is_null() {
+        return Err(f);
+    }
+    // SAFETY: `CURRENT` is set by `run` to the worker it runs, which its caller keeps alive
+    // (an `Arc<Worker>` held by `run`'s caller) until `run` returns and clears it, and it is
+    // only read on this thread; so the worker is alive now.
+    let w = unsafe { &*w };
+    w.counters.live.fetch_add(1, Ordering::AcqRel);
+    let t = Arc::new(Task {
+        future: UnsafeCell::new(Some(Box::pin(f))),
+        scheduled: AtomicBool::new(true),
+        worker: {
+            let p: *const Worker = w;
+            // SAFETY: `p` is `Arc::as_ptr` of the live `Arc<Worker>` that `run` was given
+            // (see above); this takes one more reference for the task.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        },
+        entry: AtomicUsize::new(UNLISTED),
+    });
+    LOCAL.with(|q| q.borrow_mut().push_back(t));
+    Ok(())
+}
+
+#[cfg(unix)] // used by green mode only
+/// The runtime of the worker this thread runs, if any.
+pub(crate) fn current_runtime() -> Option<Runtime> {
+    let w = CURRENT.with(Cell::get);
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: as in `spawn_local`: the worker outlives the `run` that set `CURRENT`.
+    Some(unsafe { &*w }.rt.clone())
 }
 
 struct Task {
-    /// Only ever touched by the owning worker's thread (see `run_task`), or by `drop`.
+    /// Only ever touched by the owning worker's thread (see `run_task` and `drop_all`), or
+    /// by `drop`.
     future: UnsafeCell<Option<BoxFuture>>,
     scheduled: AtomicBool,
     worker: Arc<Worker>,
+    /// The task's entry in its worker's [`ALL`] (`UNLISTED` until it first runs).
+    entry: AtomicUsize,
 }
 
-// SAFETY: `future` (the only field that is not `Sync`) is accessed only in `run_task`, which
-// runs on the thread whose `CURRENT` is `worker` and never re-enters itself, so there are no
-// concurrent accesses; the other fields are `Sync`. The future itself is `Send`, so dropping
-// it on whichever thread releases the last reference is fine.
+const UNLISTED: usize = usize::MAX;
+
+// SAFETY: `future` (the only field that is not `Sync`) is accessed only in `run_task` and
+// `drop_all`, which run on the thread whose `CURRENT` is (or was, for `drop_all`) `worker`;
+// `run_task` never re-enters itself and `drop_all` runs after the worker's last `run_task`,
+// so there are no concurrent accesses; the other fields are `Sync`. The future itself is
+// `Send`, so dropping it on whichever thread releases the last reference is fine.
 unsafe impl Sync for Task {}
+
+thread_local! {
+    /// Every unfinished task that has run on this worker: those parked waiting for a wake-up
+    /// are in no queue, and stopping the worker drops them too (a coroutine among them
+    /// unwinds its stack, releasing the socket locks it held).
+    static ALL: RefCell<Listed> = const { RefCell::new(Listed { tasks: Vec::new(), free: Vec::new() }) };
+}
+
+struct Listed {
+    tasks: Vec<Option<std::sync::Weak<Task>>>,
+    free: Vec<usize>,
+}
+
+fn list(task: &Arc<Task>) {
+    ALL.with(|a| {
+        let mut a = a.borrow_mut();
+        let weak = Some(Arc::downgrade(task));
+        let i = match a.free.pop() {
+            Some(i) => {
+                a.tasks[i] = weak;
+                i
+            }
+            None => {
+                a.tasks.push(weak);
+                a.tasks.len() - 1
+            }
+        };
+        task.entry.store(i, Ordering::Relaxed);
+    });
+}
+
+fn unlist(task: &Task) {
+    let i = task.entry.swap(UNLISTED, Ordering::Relaxed);
+    if i == UNLISTED {
+        return;
+    }
+    ALL.with(|a| {
+        let mut a = a.borrow_mut();
+        if let Some(slot) = a.tasks.get_mut(i) {
+            *slot = None;
+            a.free.push(i);
+        }
+    });
+}
+
+/// Drop the futures of all unfinished tasks that ran on this worker (see [`ALL`]).
+fn drop_all(counters: &PoolCounters) {
+    loop {
+        let tasks = ALL.with(|a| {
+            let mut a = a.borrow_mut();
+            a.free.clear();
+            std::mem::take(&mut a.tasks)
+        });
+        if tasks.is_empty() {
+            return;
+        }
+        for t in tasks.into_iter().flatten().filter_map(|w| w.upgrade()) {
+            t.entry.store(UNLISTED, Ordering::Relaxed);
+            // SAFETY: this is the task's worker thread, after its last `run_task` (see the
+            // `Sync` impl), and nothing else borrows the future now.
+            let fut = unsafe { (*t.future.get()).take() };
+            if fut.is_some() {
+                counters.live.fetch_sub(1, Ordering::AcqRel);
+            }
+            drop(fut);
+        }
+    }
+}
 
 impl Task {
     fn schedule(self: Arc<Self>) {
@@ -167,12 +363,13 @@ impl Pool {
                 inject: Mutex::new(VecDeque::new()),
                 injected: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
+                counters: counters.clone(),
             });
-            let (w2, c2) = (w.clone(), counters.clone());
+            let w2 = w.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || run(&w2, &c2))?,
+                    .spawn(move || run(&w2))?,
             );
             ws.push(w);
         }
@@ -182,6 +379,12 @@ impl Pool {
             next: AtomicUsize::new(0),
             counters,
         })
+    }
+
+    #[cfg(unix)] // used by green mode only
+    /// Number of workers.
+    pub(crate) fn len(&self) -> usize {
+        self.workers.len()
     }
 
     /// The worker the next connection goes to (round robin).
@@ -207,11 +410,13 @@ impl Pool {
             future: UnsafeCell::new(Some(Box::pin(f))),
             scheduled: AtomicBool::new(true),
             worker: w.clone(),
+            entry: AtomicUsize::new(UNLISTED),
         });
         w.inject(t);
     }
 
-    /// Stop the workers once their queues are empty and join them.
+    /// Stop the workers once their queues are empty and join them; the tasks still parked
+    /// then are dropped on their workers.
     pub(crate) fn stop(self) {
         for w in &self.workers {
             w.stop.store(true, Ordering::Release);
@@ -227,7 +432,8 @@ fn pop_local() -> Option<Arc<Task>> {
     LOCAL.with(|q| q.borrow_mut().pop_front())
 }
 
-fn run(w: &Arc<Worker>, counters: &PoolCounters) {
+fn run(w: &Arc<Worker>) {
+    let counters = &*w.counters;
     CURRENT.with(|c| c.set(Arc::as_ptr(w)));
     // Before the first task: a handler that blocks on one of this runtime's sockets must find
     // its thread the driver, even if it runs before the worker's first turn of the loop
@@ -247,14 +453,26 @@ fn run(w: &Arc<Worker>, counters: &PoolCounters) {
             if in_a_row >= EVENT_INTERVAL {
                 in_a_row = 0;
                 let _ = w.rt.poll(Some(Duration::ZERO));
+                if has_timers() {
+                    fire_timers();
+                }
             }
             continue;
+        }
+        // Timers that fell due while tasks ran queue their coroutines; the next wait is
+        // bounded by the first timer left.
+        let mut timeout = None;
+        if has_timers() {
+            timeout = fire_timers();
+            if LOCAL.with(|q| !q.borrow().is_empty()) {
+                continue;
+            }
         }
         if w.stop.load(Ordering::Acquire) && !w.injected.load(Ordering::Acquire) {
             break;
         }
         in_a_row = 0;
-        match w.rt.poll(None) {
+        match w.rt.poll(timeout) {
             Ok(_) => backoff = Duration::from_millis(1),
             Err(_) => {
                 // A failing backend (ENOMEM, ...): retry with a growing pause, not a spin.
@@ -264,10 +482,17 @@ fn run(w: &Arc<Worker>, counters: &PoolCounters) {
         }
     }
     CURRENT.with(|c| c.set(std::ptr::null()));
-    // Break the task -> worker -> queue cycles of anything still queued.
+    // Break the task -> worker -> queue cycles of anything still queued or sleeping. The
+    // tasks are dropped on this thread (a suspended coroutine unwinds its stack here, on its
+    // own thread), before thread-local destruction begins.
     let local = LOCAL.with(|q| std::mem::take(&mut *q.borrow_mut()));
     let injected = std::mem::take(&mut *lock(&w.inject));
-    drop((local, injected));
+    let timers = TIMERS.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    drop((local, injected, timers));
+    drop_all(counters);
+    // What the unwinding woke or queued (its futures are gone by now).
+    let injected = std::mem::take(&mut *lock(&w.inject));
+    drop(injected);
 }
 
 // A waker for a task that the worker holds while it polls it, without touching the task's
@@ -313,6 +538,9 @@ fn run_task(task: Arc<Task>, counters: &PoolCounters) {
     // re-enter, so this is the only reference to the future right now.
     let slot = unsafe { &mut *task.future.get() };
     let Some(fut) = slot.as_mut() else { return };
+    if task.entry.load(Ordering::Relaxed) == UNLISTED {
+        list(&task);
+    }
     let done = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
         Ok(Poll::Ready(())) => true,
         Ok(Poll::Pending) => false,
@@ -322,6 +550,7 @@ fn run_task(task: Arc<Task>, counters: &PoolCounters) {
         }
     };
     if done {
+        unlist(&task);
         // Dropping the future closes what it owned (its connection).
         drop(slot.take());
         counters.live.fetch_sub(1, Ordering::AcqRel);

@@ -226,7 +226,16 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// Go's `pollReset`: `Ok` to go ahead with the syscall, forgetting any readiness edge not
     /// yet consumed (the syscall sees whatever that edge announced). An event error does not
     /// stop a read: the syscall reports the precise error.
+    ///
+    /// On an inline runtime's driver, the deadline is checked against the clock first: the
+    /// driver runs the loop only when it waits, and an operation that never waits would
+    /// otherwise never see its deadline pass.
+    #[inline]
     fn prepare(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
+        let shared = self.shared();
+        if shared.may_drive_here() {
+            lock.expire_if_passed();
+        }
         match lock.prepare() {
             Ok(()) => Ok(()),
             Err(PollError::EventError) if mode == Mode::Read => Ok(()),

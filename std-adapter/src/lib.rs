@@ -10,6 +10,8 @@ mod park;
 mod runtime;
 mod sys;
 
+#[cfg(unix)]
+pub mod green;
 pub mod net;
 pub mod server;
 pub mod trace;

@@ -4,6 +4,10 @@
 //! The waker is made once per thread and reused; a spurious unpark only costs one more poll,
 //! which the core allows (re-polling keeps the registration).
 //!
+//! Inside a green coroutine (`green/`) the same loop suspends the coroutine instead of the
+//! thread: the operation is polled with the coroutine task's waker, and whatever wakes it
+//! queues the coroutine on its worker.
+//!
 //! ## Blocking on an inline runtime
 //! An inline runtime ([`Builder::drive_inline`](crate::Builder::drive_inline)) has no poller
 //! thread: whoever drives it must run its loop, or no deadline fires and no edge arrives. A
@@ -38,34 +42,85 @@ thread_local! {
 }
 
 /// Poll `f` until it is ready, parking this thread (or, on an inline runtime this thread
-/// drives, running its loop) in between.
+/// drives, running its loop) in between. Inside a green coroutine, the coroutine is parked
+/// instead: its worker runs the others and its runtime's loop meanwhile.
 pub(crate) fn block_on<R>(shared: &Shared, mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {
+    let mut parked = Parked { shared, now: false };
+    #[cfg(unix)]
+    if let Some(mut here) = crate::green::Here::current() {
+        here.spend();
+        return here.block_on(|cx| {
+            let r = f(cx);
+            if r.is_pending() {
+                parked.count();
+            }
+            r
+        });
+    }
     WAKER.with(|waker| {
         let mut cx = Context::from_waker(waker);
-        let mut parked = false;
-        let r = loop {
+        loop {
             match f(&mut cx) {
                 Poll::Ready(r) => break r,
                 Poll::Pending => {
-                    if !parked {
-                        parked = true;
-                        shared.counters.parked_now.fetch_add(1, Ordering::Relaxed);
-                    }
-                    shared.counters.parks.fetch_add(1, Ordering::Relaxed);
-                    wait(shared);
+                    parked.count();
+                    sleep(shared);
                 }
             }
-        };
-        if parked {
-            shared.counters.parked_now.fetch_sub(1, Ordering::Relaxed);
         }
-        r
     })
+}
+
+#[cfg(unix)] // used by green mode only
+/// Poll `f` until it is ready, parking the running green coroutine, or this thread outside
+/// one, in between (for waits that need no runtime loop: a join, a helper thread's result).
+pub(crate) fn wait<R>(mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {
+    #[cfg(unix)]
+    if let Some(mut here) = crate::green::Here::current() {
+        return here.block_on(f);
+    }
+    WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(r) = f(&mut cx) {
+                break r;
+            }
+            thread::park();
+        }
+    })
+}
+
+/// Counts a caller in `parked_now` from its first wait until it returns (or unwinds).
+struct Parked<'a> {
+    shared: &'a Shared,
+    now: bool,
+}
+
+impl Parked<'_> {
+    fn count(&mut self) {
+        let c = &self.shared.counters;
+        if !self.now {
+            self.now = true;
+            c.parked_now.fetch_add(1, Ordering::Relaxed);
+        }
+        c.parks.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if self.now {
+            self.shared
+                .counters
+                .parked_now
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Sleep until this thread's waker is woken, or run the loop of an inline runtime this
 /// thread drives until something happens.
-fn wait(shared: &Shared) {
+fn sleep(shared: &Shared) {
     if !shared.may_drive_here() {
         thread::park();
         return;

@@ -316,6 +316,7 @@ impl Shared {
 
     /// Whether a caller blocking on this runtime should run its loop rather than park: the
     /// runtime is inline and this thread is its driver.
+    #[inline]
     pub(crate) fn may_drive_here(&self) -> bool {
         self.inline && self.driver.load(Ordering::Relaxed) == thread_token()
     }
@@ -323,6 +324,7 @@ impl Shared {
 
 /// A number that identifies the calling thread while it lives (the address of a thread-local;
 /// never 0).
+#[inline]
 fn thread_token() -> usize {
     thread_local! {
         static TOKEN: u8 = const { 0 };

@@ -1,17 +1,23 @@
-//! [`Server`]: accept on a listener (TCP or Unix: any [`Listener`]) and run a handler per
-//! connection, on threads or on async workers, with graceful shutdown; [`ServerHandle::join`]
+//! [`Server`]: accept on a listener (TCP, or Unix-domain on Unix: any [`Listener`]) and run
+//! a handler per connection, on threads, on async workers or (Unix) on green coroutines, with
+//! graceful shutdown; [`ServerHandle::join`]
 //! lets `main` block until another thread shuts the server down.
 //!
 //! * **Blocking** ([`Server::blocking`]): one thread per connection
 //!   ([`Server::stack_size`], [`DEFAULT_STACK_SIZE`] by default); the handler gets a blocking
-//!   [`TcpStream`](crate::TcpStream) (or [`UnixStream`](crate::UnixStream)).
+//!   [`TcpStream`](crate::TcpStream) (or, on Unix, a `UnixStream`).
 //! * **Async** ([`Server::workers`] + [`Server::spawn_async`]): N worker threads, each running
 //!   its own queue of tasks and driving its own runtime (no poller thread: a worker with
 //!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
 //!   workers in turn, each registered with its worker's runtime, and the handler is an async
 //!   function of the stream's [`Async`] face.
+//! * **Green** ([`Server::workers`] + [`Server::green`], Unix): the async mode's workers, each
+//!   connection's handler a blocking-style function running on its own stackful coroutine
+//!   ([`Server::stack_size`], [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)
+//!   by default): a blocking call parks the coroutine, not the worker (see
+//!   [`green`](crate::green)).
 //!
-//! In both modes an acceptor thread runs the accept loop. An accept error other than "closed"
+//! In every mode an acceptor thread runs the accept loop. An accept error other than "closed"
 //! (EMFILE, a full descriptor pool) is counted and retried after a short, growing pause, so
 //! the server survives descriptor exhaustion. A handler that panics closes its own connection
 //! only; the panic is counted in [`ServerStats::panics`].
@@ -47,7 +53,8 @@ pub const DEFAULT_STACK_SIZE: usize = 2 * 1024 * 1024;
 /// Configures and starts a server.
 #[derive(Clone, Debug)]
 pub struct Server {
-    stack_size: usize,
+    /// `None`: the mode's default.
+    stack_size: Option<usize>,
     workers: usize,
     worker_capacity: Option<usize>,
     name: String,
@@ -56,7 +63,7 @@ pub struct Server {
 impl Default for Server {
     fn default() -> Self {
         Server {
-            stack_size: DEFAULT_STACK_SIZE,
+            stack_size: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             worker_capacity: None,
             name: "netpoll-server".into(),
@@ -178,7 +185,7 @@ impl Drop for ConnGuard {
 }
 
 /// A running server, on a TCP listener (`ServerHandle`, the default `A = SocketAddr`) or a
-/// Unix one (`ServerHandle<std::os::unix::net::SocketAddr>`).
+/// Unix-domain one on Unix (`ServerHandle<std::os::unix::net::SocketAddr>`).
 ///
 /// Stop it with [`shutdown`](Self::shutdown) from any clone (the handle is cheap to clone
 /// and can go to a signal-handling thread); [`wait`](Self::wait) or [`join`](Self::join)
@@ -241,21 +248,23 @@ impl Server {
         Server::default()
     }
 
-    /// Stack size of a blocking handler thread (default [`DEFAULT_STACK_SIZE`]). A handler
-    /// that overflows it aborts the whole process (Rust's guard page), so lower it only for
-    /// handlers whose stack use you know.
+    /// Stack size of a blocking handler thread (default [`DEFAULT_STACK_SIZE`]) or of a green
+    /// handler's coroutine (default
+    /// [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)). A handler that
+    /// overflows it aborts the whole process (with a message: the stack ends in a guard
+    /// page), so lower it only for handlers whose stack use you know.
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes;
+        self.stack_size = Some(bytes);
         self
     }
 
-    /// Number of async worker threads (at least one).
+    /// Number of async or green worker threads (at least one; default: one per CPU).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
         self
     }
 
-    /// Descriptor pool capacity of each async worker's runtime (default: the listener's
+    /// Descriptor pool capacity of each async or green worker's runtime (default: the listener's
     /// runtime's capacity). Connections beyond it on a worker are closed at accept and counted
     /// in [`ServerStats::accept_errors`].
     pub fn worker_capacity(mut self, n: usize) -> Self {
@@ -269,15 +278,15 @@ impl Server {
         self
     }
 
-    /// Serve `listener` (a [`TcpListener`](crate::TcpListener) or a
-    /// [`UnixListener`](crate::UnixListener)) with a thread per connection running `handler`.
+    /// Serve `listener` (a [`TcpListener`](crate::TcpListener) or, on Unix, a
+    /// `UnixListener`) with a thread per connection running `handler`.
     pub fn blocking<L, H>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
         L: Listener,
         H: Fn(L::Stream) + Send + Sync + 'static,
     {
         let handler = Arc::new(handler);
-        let stack = self.stack_size;
+        let stack = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
         let name = format!("{}-conn", self.name);
         let accept = |l: &L| l.accept_stream(None, Token).map(|s| (s, ()));
         self.start(listener, None, accept, move |shared, guard, stream, ()| {
@@ -299,7 +308,7 @@ impl Server {
         })
     }
 
-    /// Serve `listener` (TCP or Unix) on the async workers: each connection becomes a task
+    /// Serve `listener` (TCP, or Unix-domain on Unix) on the async workers: each connection becomes a task
     /// running `handler(stream)` on the stream's [`Async`] face.
     pub fn spawn_async<L, H, F>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
     where
@@ -307,20 +316,9 @@ impl Server {
         H: Fn(Async<L::Stream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        let rt = listener.listener_runtime(Token);
-        let capacity = self.worker_capacity.unwrap_or_else(|| rt.capacity());
-        let pool = Arc::new(Pool::new(
-            self.workers,
-            &format!("{}-worker", self.name),
-            rt.backend(),
-            capacity,
-        )?);
-        let (p, p2) = (pool.clone(), pool.clone());
-        // Each connection is registered with the runtime of the worker that will run it.
-        let accept = move |l: &L| {
-            let i = p2.pick();
-            l.accept_stream(Some(p2.runtime(i)), Token).map(|s| (s, i))
-        };
+        let pool = self.pool(&listener)?;
+        let p = pool.clone();
+        let accept = accept_on(&pool);
         self.start(
             listener,
             Some(pool),
@@ -337,6 +335,55 @@ impl Server {
                 }
             },
         )
+    }
+
+    /// Serve `listener` (TCP or Unix) on the workers in green mode: each connection's
+    /// `handler(stream)` runs on its own coroutine, where blocking calls on netpoll sockets
+    /// park the coroutine instead of the worker thread (see [`green`](crate::green)). A
+    /// connection for which no stack can be mapped is closed and counted in
+    /// [`ServerStats::accept_errors`].
+    #[cfg(unix)]
+    pub fn green<L, H>(self, listener: L, handler: H) -> io::Result<ServerHandle<L::Addr>>
+    where
+        L: Listener,
+        H: Fn(L::Stream) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        let stack = self.stack_size.unwrap_or(crate::green::DEFAULT_STACK_SIZE);
+        let pool = self.pool(&listener)?;
+        let p = pool.clone();
+        let accept = accept_on(&pool);
+        self.start(
+            listener,
+            Some(pool),
+            accept,
+            move |shared, guard, stream, i| {
+                let h = handler.clone();
+                // A panic in the handler unwinds the coroutine (closing the stream) and is
+                // counted by the worker.
+                match crate::green::GreenTask::new(stack, move || {
+                    let _guard = guard;
+                    h(stream);
+                }) {
+                    Ok(task) => p.spawn_on(i, task),
+                    Err(_) => {
+                        shared.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            },
+        )
+    }
+
+    /// The worker threads of the async and green modes.
+    fn pool<L: Listener>(&self, listener: &L) -> io::Result<Arc<Pool>> {
+        let rt = listener.listener_runtime(Token);
+        let capacity = self.worker_capacity.unwrap_or_else(|| rt.capacity());
+        Ok(Arc::new(Pool::new(
+            self.workers,
+            &format!("{}-worker", self.name),
+            rt.backend(),
+            capacity,
+        )?))
     }
 
     fn start<L: Listener, W>(
@@ -378,6 +425,18 @@ impl Server {
                 shutting_down: AtomicBool::new(false),
             }),
         })
+    }
+}
+
+/// The async and green modes' accept: each connection is registered with the runtime of the
+/// worker that will run it, dealt in turn.
+fn accept_on<L: Listener>(
+    pool: &Arc<Pool>,
+) -> impl Fn(&L) -> io::Result<(L::Stream, usize)> + Send + 'static {
+    let p = pool.clone();
+    move |l: &L| {
+        let i = p.pick();
+        l.accept_stream(Some(p.runtime(i)), Token).map(|s| (s, i))
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
-use netpoll_std::{is_timeout, Dialer, Runtime, TcpListener, UdpSocket, UnixListener};
+use netpoll_std::{is_timeout, Dialer, Runtime, TcpListener, UdpSocket};
 use util::{bounded, LIMIT};
 
 /// A loopback address nothing listens on: connects are refused at once.
@@ -163,61 +163,6 @@ fn the_earlier_of_timeout_and_deadline_wins(rt: &Runtime) {
     }
 }
 
-/// A Unix listener with a backlog of 0 that accepts nothing: one connection fits, the next
-/// waits in `connect` (blocking), and the dial's deadline ends the wait.
-fn unix_listener_with_a_full_backlog(
-    rt: &Runtime,
-) -> (tempdir::Dir, UnixListener, std::os::unix::net::UnixStream) {
-    let dir = tempdir::Dir::new();
-    let path = dir.path().join("sock");
-    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&socket2::SockAddr::unix(&path).unwrap()).unwrap();
-    sock.listen(0).unwrap();
-    let l = UnixListener::from_std_in(sock.into(), rt).unwrap();
-    let queued = std::os::unix::net::UnixStream::connect(&path).unwrap();
-    (dir, l, queued)
-}
-
-fn unix_connect_honours_the_deadline(rt: &Runtime) {
-    let (dir, l, _queued) = unix_listener_with_a_full_backlog(rt);
-    let path = dir.path().join("sock");
-    let fifty = Duration::from_millis(50);
-    let dialers: [&dyn Fn() -> Dialer; 2] = [&|| Dialer::new().runtime(rt).timeout(fifty), &|| {
-        Dialer::new().runtime(rt).deadline(Instant::now() + fifty)
-    }];
-    for make in dialers {
-        let (p, d2) = (path.clone(), make());
-        let (r, took) = bounded("unix dial", move || {
-            let start = Instant::now();
-            (d2.dial_unix(&p), start.elapsed())
-        });
-        let err = r.unwrap_err();
-        assert!(is_timeout(&err), "{err}");
-        assert_eq!(
-            err.to_string(),
-            format!("dial unix {}: i/o timeout", path.display())
-        );
-        assert!(took >= Duration::from_millis(45), "gave up early: {took:?}");
-        let (p, d) = (path.clone(), make());
-        let err = bounded("async unix dial", move || block_on(d.dial_unix_async(&p))).unwrap_err();
-        assert!(is_timeout(&err), "{err}");
-    }
-    let err =
-        netpoll_std::UnixStream::connect_timeout(&path, Duration::from_millis(20)).unwrap_err();
-    assert!(is_timeout(&err), "{err}");
-    // Room in the backlog: a waiting dial connects once the listener accepts.
-    let p = path.clone();
-    let d = Dialer::new().runtime(rt).timeout(LIMIT);
-    let waiting = std::thread::spawn(move || block_on(d.dial_unix_async(&p)));
-    util::eventually("the dial waits on its helper thread", || {
-        thread_named("netpoll-dial")
-    });
-    let (first, _) = l.accept().unwrap();
-    let c = bounded("dial after accept", move || waiting.join().unwrap()).unwrap();
-    let (second, _) = l.accept().unwrap();
-    drop((c, first, second));
-}
-
 fn udp_send_to_by_name_and_empty_recv(rt: &Runtime) {
     // Bind where "localhost" resolves first, so the name reaches the receiver.
     let first = ("localhost", 0).to_socket_addrs().unwrap().next().unwrap();
@@ -240,50 +185,121 @@ fn udp_send_to_by_name_and_empty_recv(rt: &Runtime) {
     assert!(a.send_to(b"x", "no-such-host.invalid:1").is_err());
 }
 
-/// Whether this process has a thread named `name` (Linux: `/proc/self/task/*/comm`).
-fn thread_named(name: &str) -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
-}
+/// Unix-domain dialing: Unix only (Windows has no `std` Unix sockets).
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use netpoll_std::UnixListener;
 
-/// A temporary directory for socket paths, removed on drop.
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new() -> Dir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "netpoll-dialer-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
+    /// A Unix listener with a backlog of 0 that accepts nothing: one connection fits, the next
+    /// waits in `connect` (blocking), and the dial's deadline ends the wait.
+    fn unix_listener_with_a_full_backlog(
+        rt: &Runtime,
+    ) -> (tempdir::Dir, UnixListener, std::os::unix::net::UnixStream) {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("sock");
+        let sock =
+            socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&socket2::SockAddr::unix(&path).unwrap()).unwrap();
+        sock.listen(0).unwrap();
+        let l = UnixListener::from_std_in(sock.into(), rt).unwrap();
+        let queued = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        (dir, l, queued)
     }
 
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+    pub fn unix_connect_honours_the_deadline(rt: &Runtime) {
+        let (dir, l, _queued) = unix_listener_with_a_full_backlog(rt);
+        let path = dir.path().join("sock");
+        let fifty = Duration::from_millis(50);
+        let dialers: [&dyn Fn() -> Dialer; 2] =
+            [&|| Dialer::new().runtime(rt).timeout(fifty), &|| {
+                Dialer::new().runtime(rt).deadline(Instant::now() + fifty)
+            }];
+        for make in dialers {
+            let (p, d2) = (path.clone(), make());
+            let (r, took) = bounded("unix dial", move || {
+                let start = Instant::now();
+                (d2.dial_unix(&p), start.elapsed())
+            });
+            let err = r.unwrap_err();
+            assert!(is_timeout(&err), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!("dial unix {}: i/o timeout", path.display())
+            );
+            assert!(took >= Duration::from_millis(45), "gave up early: {took:?}");
+            let (p, d) = (path.clone(), make());
+            let err =
+                bounded("async unix dial", move || block_on(d.dial_unix_async(&p))).unwrap_err();
+            assert!(is_timeout(&err), "{err}");
+        }
+        let err =
+            netpoll_std::UnixStream::connect_timeout(&path, Duration::from_millis(20)).unwrap_err();
+        assert!(is_timeout(&err), "{err}");
+        // Room in the backlog: a waiting dial connects once the listener accepts.
+        let p = path.clone();
+        let d = Dialer::new().runtime(rt).timeout(LIMIT);
+        let waiting = std::thread::spawn(move || block_on(d.dial_unix_async(&p)));
+        util::eventually("the dial waits on its helper thread", || {
+            thread_named("netpoll-dial")
+        });
+        let (first, _) = l.accept().unwrap();
+        let c = bounded("dial after accept", move || waiting.join().unwrap()).unwrap();
+        let (second, _) = l.accept().unwrap();
+        drop((c, first, second));
+    }
+
+    /// Whether this process has a thread named `name` (Linux: `/proc/self/task/*/comm`).
+    fn thread_named(name: &str) -> bool {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+            })
+    }
+
+    /// A temporary directory for socket paths, removed on drop.
+    mod tempdir {
+        use std::path::{Path, PathBuf};
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        pub struct Dir(PathBuf);
+
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "netpoll-dialer-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
         }
     }
 }
+
+#[cfg(unix)]
+use unix::unix_connect_honours_the_deadline;
 
 per_backend!(
     dial_by_name_and_each_address_in_turn,
     all_addresses_fail_with_the_first_error,
     a_deadline_in_the_past_fails_at_once,
     the_earlier_of_timeout_and_deadline_wins,
+    #[cfg(unix)]
     unix_connect_honours_the_deadline,
     udp_send_to_by_name_and_empty_recv,
 );

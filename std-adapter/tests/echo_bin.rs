@@ -116,7 +116,7 @@ fn run(kind: BackendKind, mode: &str, end: End) {
     }
     // The banner names a worker count only where workers run.
     let banner = text.lines().find(|l| l.contains("listening on")).unwrap();
-    assert_eq!(banner.contains("2 workers"), mode == "async", "{banner}");
+    assert_eq!(banner.contains("2 workers"), mode != "blocking", "{banner}");
 }
 
 /// The child's exit status, waiting at most [`LIMIT`] (then it is killed and the test fails).
@@ -159,5 +159,14 @@ fn echo_binary_serves_until_killed() {
         for mode in ["blocking", "async"] {
             run(kind, mode, End::Kill);
         }
+    }
+}
+
+/// Green mode (Unix only): served, idle deadlines, traced, and a graceful stop.
+#[test]
+#[cfg(unix)]
+fn echo_binary_green() {
+    for kind in BackendKind::all() {
+        run(kind, "green", End::Graceful);
     }
 }

@@ -46,9 +46,34 @@ fn start(rt: &Runtime, blocking: bool) -> ServerHandle {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
     if blocking {
         Server::new().blocking(l, echo).unwrap()
+    } else if cfg!(unix) && GREEN.with(std::cell::Cell::get) {
+        green_server(Server::new().workers(2), l)
     } else {
         Server::new().workers(2).spawn_async(l, echo_async).unwrap()
     }
+}
+
+thread_local! {
+    /// The "async" tests of this thread run the green server instead (same handler as the
+    /// blocking one, on coroutines over the async workers).
+    static GREEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(unix)]
+fn green_server(s: Server, l: TcpListener) -> ServerHandle {
+    s.green(l, echo).unwrap()
+}
+
+#[cfg(not(unix))]
+fn green_server(_: Server, _: TcpListener) -> ServerHandle {
+    unreachable!("green mode is Unix-only")
+}
+
+/// Run `f` (an async-mode test body) against the green server.
+#[cfg(unix)]
+fn green(rt: &Runtime, f: fn(&Runtime, bool)) {
+    GREEN.with(|g| g.set(true));
+    f(rt, false);
 }
 
 fn client(addr: std::net::SocketAddr) -> std::net::TcpStream {
@@ -128,11 +153,12 @@ fn full_pool_keeps_serving(_: &Runtime, blocking: bool) {
         start(&rt, true)
     } else {
         let l = TcpListener::bind_in(&rt, "127.0.0.1:0").unwrap();
-        Server::new()
-            .workers(1)
-            .worker_capacity(1)
-            .spawn_async(l, echo_async)
-            .unwrap()
+        let s = Server::new().workers(1).worker_capacity(1);
+        if cfg!(unix) && GREEN.with(std::cell::Cell::get) {
+            green_server(s, l)
+        } else {
+            s.spawn_async(l, echo_async).unwrap()
+        }
     };
     let mut first = client(srv.local_addr());
     round_trip(&mut first, b"1");
@@ -204,6 +230,52 @@ fn blocking_full_pool(rt: &Runtime) {
 }
 fn async_full_pool(rt: &Runtime) {
     full_pool_keeps_serving(rt, false)
+}
+
+/// Green mode (Unix): the blocking handler on coroutines over 2 workers.
+#[cfg(unix)]
+mod green {
+    use super::*;
+
+    fn green_serves(rt: &Runtime) {
+        green(rt, serves_and_shuts_down)
+    }
+    fn green_panic(rt: &Runtime) {
+        green(rt, panicking_handler_closes_only_its_connection)
+    }
+    fn green_grace(rt: &Runtime) {
+        green(rt, shutdown_closes_idle_connections_after_grace)
+    }
+    fn green_full_pool(rt: &Runtime) {
+        green(rt, full_pool_keeps_serving)
+    }
+
+    /// Connections are dealt to the green workers in turn: with 2 workers and 4 connections,
+    /// both workers' runtimes hold connections.
+    fn green_spreads_connections(rt: &Runtime) {
+        let l = TcpListener::bind_in(rt, "127.0.0.1:0").unwrap();
+        let srv = Server::new().workers(2).green(l, echo).unwrap();
+        let mut cs: Vec<_> = (0..4).map(|_| client(srv.local_addr())).collect();
+        for c in &mut cs {
+            round_trip(c, b"spread");
+        }
+        let opens: Vec<u32> = srv
+            .worker_runtimes()
+            .iter()
+            .map(|rt| rt.stats().open)
+            .collect();
+        assert_eq!(opens, [2, 2], "connections per worker");
+        drop(cs);
+        bounded("shutdown", move || srv.shutdown(LIMIT));
+    }
+
+    per_backend!(
+        green_serves,
+        green_panic,
+        green_grace,
+        green_full_pool,
+        green_spreads_connections,
+    );
 }
 
 per_backend!(

@@ -5,12 +5,11 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use netpoll_std::{Async, Runtime, Server, ServerHandle, TcpListener, UnixListener, UnixStream};
-use util::{bounded, eventually, LIMIT};
+use netpoll_std::{Async, Runtime, Server, ServerHandle, TcpListener};
+use util::{bounded, LIMIT};
 
 fn echo<S>(mut s: S)
 where
@@ -105,43 +104,56 @@ fn wait_returns_when_the_listener_is_closed_elsewhere(rt: &Runtime) {
     }
 }
 
-fn socket_path(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "netpoll-serve-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    p
-}
+/// Unix-domain listeners: Unix only (Windows has no `std` Unix sockets).
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use netpoll_std::{UnixListener, UnixStream};
+    use std::path::PathBuf;
+    use util::eventually;
 
-/// A Unix listener served both ways: echo round trips, then shutdown and join.
-fn unix_listeners_are_servable(rt: &Runtime) {
-    for blocking in [true, false] {
-        let path = socket_path(if blocking { "blocking" } else { "async" });
-        let l = UnixListener::bind_in(rt, &path).unwrap();
-        let server: ServerHandle<std::os::unix::net::SocketAddr> = if blocking {
-            Server::new().blocking(l, echo).unwrap()
-        } else {
-            Server::new().workers(1).spawn_async(l, echo_async).unwrap()
-        };
-        assert_eq!(server.local_addr().as_pathname(), Some(path.as_path()));
-        let mut c = UnixStream::connect_in(rt, &path).unwrap();
-        c.set_deadline(Some(std::time::Instant::now() + LIMIT))
-            .unwrap();
-        round_trip(&mut c, b"over unix");
-        eventually("one connection", || server.stats().active == 1);
-        drop(c);
-        let stopper = server.clone();
-        let report = bounded("shutdown", move || stopper.shutdown(LIMIT));
-        assert_eq!(report.closed_forcibly, 0);
-        assert_eq!(bounded("join", move || server.join()), report);
-        let _ = std::fs::remove_file(&path);
+    fn socket_path(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "netpoll-serve-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    /// A Unix listener served both ways: echo round trips, then shutdown and join.
+    pub fn unix_listeners_are_servable(rt: &Runtime) {
+        for blocking in [true, false] {
+            let path = socket_path(if blocking { "blocking" } else { "async" });
+            let l = UnixListener::bind_in(rt, &path).unwrap();
+            let server: ServerHandle<std::os::unix::net::SocketAddr> = if blocking {
+                Server::new().blocking(l, echo).unwrap()
+            } else {
+                Server::new().workers(1).spawn_async(l, echo_async).unwrap()
+            };
+            assert_eq!(server.local_addr().as_pathname(), Some(path.as_path()));
+            let mut c = UnixStream::connect_in(rt, &path).unwrap();
+            c.set_deadline(Some(std::time::Instant::now() + LIMIT))
+                .unwrap();
+            round_trip(&mut c, b"over unix");
+            eventually("one connection", || server.stats().active == 1);
+            drop(c);
+            let stopper = server.clone();
+            let report = bounded("shutdown", move || stopper.shutdown(LIMIT));
+            assert_eq!(report.closed_forcibly, 0);
+            assert_eq!(bounded("join", move || server.join()), report);
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
+
+#[cfg(unix)]
+use unix::unix_listeners_are_servable;
 
 per_backend!(
     join_returns_after_a_shutdown_elsewhere,
     wait_returns_when_the_listener_is_closed_elsewhere,
+    #[cfg(unix)]
     unix_listeners_are_servable,
 );

@@ -3,11 +3,11 @@
 
 mod util;
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use netpoll_std::{is_closed, is_timeout, Runtime, UnixStream};
+use netpoll_std::{is_closed, is_timeout, Runtime};
 use util::{bounded, eventually, in_ms, tcp_pair};
 
 /// `std::io::{Read, Write}` and `futures_lite::{AsyncReadExt, AsyncWriteExt}` are all in scope
@@ -168,8 +168,10 @@ fn peek_blocking_and_async(rt: &Runtime) {
     assert_eq!(&all, b"data");
 }
 
+/// Unix-domain sockets exist on Unix only.
+#[cfg(unix)]
 fn unix_halves_peek_and_errors(rt: &Runtime) {
-    let (a, b) = UnixStream::pair_in(rt).unwrap();
+    let (a, b) = netpoll_std::UnixStream::pair_in(rt).unwrap();
     let (mut rd, mut wr) = a.into_split();
     wr.write_all(b"u").unwrap();
     let mut one = [0u8; 1];
@@ -183,7 +185,7 @@ fn unix_halves_peek_and_errors(rt: &Runtime) {
     assert!(is_timeout(&e));
     // A socket pair is unnamed on both ends: Go prints no address then.
     assert_eq!(e.to_string(), "read unix: i/o timeout");
-    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
 }
 
 per_backend!(
@@ -193,5 +195,6 @@ per_backend!(
     reunite_refuses_halves_of_two_streams,
     async_halves_in_two_tasks,
     peek_blocking_and_async,
+    #[cfg(unix)]
     unix_halves_peek_and_errors,
 );

@@ -14,8 +14,14 @@
 //! | `various_deadlines.rs` | `TestVariousDeadlines`, `TestVariousDeadlines1Proc`, `TestVariousDeadlines4Proc` |
 //! | `races.rs` | `TestReadWriteProlongedTimeout`, `TestReadWriteDeadlineRace`, `TestConcurrentSetDeadline` |
 //! | `unix.rs` | the accept, read and write timeout scenarios again, over Unix-domain sockets |
+//! | `inline_driver.rs` | reproducer of a bug the suite found on inline runtimes (ignored until fixed) |
 //!
 //! Each Go test `TestFooBar` becomes `foo_bar` (blocking) and, where an async form applies,
-//! `foo_bar_async` (futures-io, driven by `futures_lite::future::block_on`), each generated
-//! once per backend: `epoll::foo_bar`, `polling::foo_bar`, `polling_oneshot::foo_bar`.
+//! `foo_bar_async` (futures-io), each generated once per backend and runtime mode
+//! (`tests/util/mode.rs`):
+//! * with the runtime's poller thread: `epoll::foo_bar`, `polling::foo_bar`,
+//!   `polling_oneshot::foo_bar`;
+//! * on an inline runtime (`Builder::drive_inline`, as the async server's workers use),
+//!   driven by the thread that runs the test's body, its futures and its blocking calls:
+//!   `inline_epoll::foo_bar`, `inline_polling::foo_bar`, `inline_polling_oneshot::foo_bar`.
 #![no_std]

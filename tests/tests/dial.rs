@@ -1,5 +1,6 @@
-//! Go's `TestDialTimeout` and `TestDialTimeoutMaxDuration`: connect deadlines in the past, near,
-//! and too far away to count in nanoseconds.
+//! Go's `TestDialTimeout` and `TestDialTimeoutMaxDuration`: a `Dialer`'s timeout and deadline
+//! (the earlier wins) in the past, near, and too far away to count in nanoseconds, with Go's
+//! rows and bounds.
 
 #[macro_use]
 mod util;
@@ -7,10 +8,10 @@ mod util;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
-use netpoll_std::{Async, Runtime, TcpListener, TcpStream};
+use netpoll_std::{Async, Dialer, Runtime, TcpListener, TcpStream};
 use util::{
-    after, ago, bounded, eventually, expect_timeout, far_future, far_past, join, Waiter, LIMIT,
+    assert_timeout, block_on, bounded, eventually, expect_timeout, far_future, far_past, join,
+    Waiter, LIMIT,
 };
 
 /// A loopback address where a connect never completes.
@@ -55,91 +56,118 @@ impl BlackHole {
     }
 }
 
-/// When a dial gives up, relative to the moment it starts.
+/// A Go `time.Duration` of `dialTimeoutTests`: signed, as Go's rows need.
 #[derive(Clone, Copy, Debug)]
-enum At {
-    /// Not set.
-    Unset,
-    /// This long ago.
-    Ago(Duration),
-    /// As long ago as an `Instant` can say (Go: `-1 << 63` nanoseconds).
-    FarPast,
-    /// This long from now.
-    In(Duration),
+enum GoDuration {
+    /// Zero: no timeout, or no deadline.
+    Zero,
+    /// This much before the dial starts (Go: `-5 * time.Second`).
+    Minus(Duration),
+    /// As far before as an `Instant` can say (Go: `-1 << 63` nanoseconds).
+    MinusMax,
+    /// This much after.
+    Plus(Duration),
 }
 
-impl At {
-    fn instant(self) -> Option<Instant> {
+impl GoDuration {
+    /// The instant that far from `now` (`None` for zero).
+    fn from(self, now: Instant) -> Option<Instant> {
         match self {
-            At::Unset => None,
-            At::Ago(d) => Some(ago(d)),
-            At::FarPast => Some(far_past()),
-            At::In(d) => Some(after(d)),
+            GoDuration::Zero => None,
+            GoDuration::Minus(d) => Some(now.checked_sub(d).unwrap_or(now)),
+            GoDuration::MinusMax => Some(far_past().min(now)),
+            GoDuration::Plus(d) => Some(now + d),
         }
     }
 }
 
-/// Go's `dialTimeoutTests` row: a `Dialer` with a relative `Timeout` and an absolute
-/// `Deadline`, where the earlier one wins. `netpoll-std` connects take one deadline, so the
-/// test combines the two the way Go's `Dialer` does.
+/// Go's `dialTimeoutTests` row: a `Dialer{Timeout: timeout}`, with `Deadline` set to
+/// `time.Now().Add(delta)` unless `delta` is zero.
+#[derive(Clone, Copy)]
 struct Case {
-    timeout: At,
-    deadline: At,
-    /// The dial must not fail before this much time has passed.
-    min: Duration,
-    /// ... and must have failed within this (Go: 100ms and 1s; generous here, the machine
-    /// is shared and the build unoptimised).
+    timeout: GoDuration,
+    delta: GoDuration,
+    /// The dial must have failed within this (Go's `max`).
     max: Duration,
+    /// Beyond Go: the dial must not fail before this much time has passed.
+    min: Duration,
 }
 
 impl Case {
-    fn deadline(&self) -> Instant {
-        match (self.timeout.instant(), self.deadline.instant()) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => unreachable!("every case sets a limit"),
+    /// The row's `Dialer` on `rt`, at `now`.
+    ///
+    /// A positive timeout and the deadline are the `Dialer`'s own, so the `Dialer` picks the
+    /// earlier. A negative Go timeout cannot be a `Duration`; it means what Go makes of it, a
+    /// deadline already past (`now + timeout`), and the `Dialer` holds one deadline, so that
+    /// one row (`-5s` timeout, `+5s` deadline) passes the earlier of the two, the past one,
+    /// as Go's `Dialer.deadline` picks it.
+    fn dialer(&self, rt: &Runtime, now: Instant) -> Dialer {
+        let d = Dialer::new().runtime(rt);
+        let (d, past) = match self.timeout {
+            GoDuration::Plus(t) => (d.timeout(t), None),
+            GoDuration::Zero => (d, None),
+            negative => (d, negative.from(now)),
+        };
+        match (past, self.delta.from(now)) {
+            (Some(a), Some(b)) => d.deadline(a.min(b)),
+            (Some(a), None) | (None, Some(a)) => d.deadline(a),
+            (None, None) => d,
         }
     }
 }
 
 const FIVE_S: Duration = Duration::from_secs(5);
 const FIFTY_MS: Duration = Duration::from_millis(50);
-const SOON: Duration = Duration::from_secs(1);
-const LATER: Duration = Duration::from_secs(3);
+/// Go's bound for a dial whose deadline has passed.
+const PAST_MAX: Duration = Duration::from_millis(100);
+/// Go's bound for a dial whose deadline is 50ms away.
+const NEAR_MAX: Duration = Duration::from_secs(1);
 
 fn cases() -> [Case; 8] {
-    let past = |timeout, deadline| Case {
+    use GoDuration::{MinusMax, Plus, Zero};
+    let minus_5s = GoDuration::Minus(FIVE_S);
+    let past = |timeout, delta| Case {
         timeout,
-        deadline,
+        delta,
+        max: PAST_MAX,
         min: Duration::ZERO,
-        max: SOON,
     };
-    let near = |timeout, deadline| Case {
+    let near = |timeout, delta| Case {
         timeout,
-        deadline,
+        delta,
+        max: NEAR_MAX,
         min: FIFTY_MS,
-        max: LATER,
     };
     [
         // Deadlines in the past fail at once.
-        past(At::Ago(FIVE_S), At::Unset),
-        past(At::Unset, At::Ago(FIVE_S)),
-        past(At::Ago(FIVE_S), At::In(FIVE_S)), // the timeout is earlier than the deadline
-        past(At::FarPast, At::Unset),
-        past(At::Unset, At::FarPast),
+        past(minus_5s, Zero),
+        past(Zero, minus_5s),
+        past(minus_5s, Plus(FIVE_S)), // the timeout is earlier than the deadline
+        past(MinusMax, Zero),
+        past(Zero, MinusMax),
         // A near deadline ends a connect that cannot finish.
-        near(At::In(FIFTY_MS), At::Unset),
-        near(At::Unset, At::In(FIFTY_MS)),
-        near(At::In(FIFTY_MS), At::In(FIVE_S)), // the timeout is earlier than the deadline
+        near(Plus(FIFTY_MS), Zero),
+        near(Zero, Plus(FIFTY_MS)),
+        near(Plus(FIFTY_MS), Plus(FIVE_S)), // the timeout is earlier than the deadline
     ]
 }
 
+/// What one dial did: its result and how long it took, from just before the call (Go starts
+/// its `max` timer before it starts the dialing goroutine; the thread start is left out here).
 fn check(i: usize, case: &Case, r: std::io::Result<TcpStream>, took: Duration) {
     let what = format!(
-        "case #{i} ({:?}, {:?}) after {took:?}",
-        case.timeout, case.deadline
+        "case #{i} (timeout {:?}, delta {:?}) after {took:?}",
+        case.timeout, case.delta
     );
-    expect_timeout(r.map(|s| s.local_addr()), &what);
+    eprintln!("{what}");
+    match r {
+        Ok(s) => panic!("{what}: connected to {:?}", s.peer_addr()),
+        Err(e) => {
+            assert_timeout(&e, &what);
+            // Go's `parseDialError`: the error names the dial.
+            assert!(e.to_string().starts_with("dial tcp "), "{what}: {e}");
+        }
+    }
     assert!(took >= case.min, "{what}: gave up before its deadline");
     assert!(
         took <= case.max,
@@ -151,13 +179,14 @@ fn check(i: usize, case: &Case, r: std::io::Result<TcpStream>, took: Duration) {
 fn dial_timeout(rt: &Runtime) {
     let hole = BlackHole::new(rt);
     let open_before = rt.stats().open;
-    for (i, case) in cases().iter().enumerate() {
-        let (rt2, addr, deadline) = (rt.clone(), hole.addr, case.deadline());
-        let start = Instant::now();
-        let r = bounded("dial", LIMIT, move || {
-            TcpStream::connect_deadline_in(&rt2, &addr, Some(deadline))
+    for (i, case) in cases().into_iter().enumerate() {
+        let (rt2, addr) = (rt.clone(), hole.addr);
+        let (r, took) = bounded("dial", LIMIT, move || {
+            let start = Instant::now();
+            let r = case.dialer(&rt2, start).dial(addr);
+            (r, start.elapsed())
         });
-        check(i, case, r, start.elapsed());
+        check(i, &case, r, took);
     }
     assert_eq!(
         rt.stats().open,
@@ -169,13 +198,14 @@ fn dial_timeout(rt: &Runtime) {
 fn dial_timeout_async(rt: &Runtime) {
     let hole = BlackHole::new(rt);
     let open_before = rt.stats().open;
-    for (i, case) in cases().iter().enumerate() {
-        let (rt2, addr, deadline) = (rt.clone(), hole.addr, case.deadline());
-        let start = Instant::now();
-        let r = bounded("dial", LIMIT, move || {
-            block_on(TcpStream::connect_async_in(&rt2, addr, Some(deadline)))
+    for (i, case) in cases().into_iter().enumerate() {
+        let (rt2, addr) = (rt.clone(), hole.addr);
+        let (r, took) = bounded("dial", LIMIT, move || {
+            let start = Instant::now();
+            let r = block_on(case.dialer(&rt2, start).dial_async(addr));
+            (r.map(Async::into_inner), start.elapsed())
         });
-        check(i, case, r.map(Async::into_inner), start.elapsed());
+        check(i, &case, r, took);
     }
     assert_eq!(
         rt.stats().open,
@@ -184,21 +214,41 @@ fn dial_timeout_async(rt: &Runtime) {
     );
 }
 
-/// Go's `TestDialTimeoutMaxDuration` deadlines, which must all saturate into "never", not
-/// wrap into the past:
-/// * 2^63-1 nanoseconds from now (292 years: Go's case, which overflows Go's `int64` Unix
-///   nanoseconds);
-/// * exactly 2^64 nanoseconds after the runtime clock's epoch: the first instant the core's
-///   `u64` nanoseconds cannot count, which a wrapping conversion would turn into the epoch
-///   itself, long past;
-/// * the latest `Instant` we can make.
-fn max_deadlines(rt: &Runtime) -> [Instant; 3] {
-    let epoch = rt.clock().epoch();
-    let beyond_u64 = epoch + Duration::from_nanos(u64::MAX) + Duration::from_nanos(1);
+/// Go's `TestDialTimeoutMaxDuration` rows, and beyond Go more limits that must all saturate
+/// into "never", not wrap into the past, each with the far instant it stands for:
+/// * Go's rows: a timeout of 2^63-1 nanoseconds (292 years, which overflows Go's `int64` Unix
+///   nanoseconds), and a deadline that far from now;
+/// * a deadline exactly 2^64 nanoseconds after the runtime clock's epoch: the first instant
+///   the core's `u64` nanoseconds cannot count, which a wrapping conversion would turn into
+///   the epoch itself, long past;
+/// * a deadline at the latest `Instant` we can make, and a timeout of `Duration::MAX`.
+fn far_dialers(rt: &Runtime) -> [(&'static str, Dialer, Instant); 5] {
+    let go_max = Duration::from_nanos(i64::MAX as u64);
+    let beyond_u64 = rt.clock().epoch() + Duration::from_nanos(u64::MAX) + Duration::from_nanos(1);
+    let now = Instant::now();
+    let d = Dialer::new().runtime(rt);
     [
-        after(Duration::from_nanos(i64::MAX as u64)),
-        beyond_u64,
-        far_future(),
+        ("timeout 2^63-1 ns", d.clone().timeout(go_max), now + go_max),
+        (
+            "deadline 2^63-1 ns away",
+            d.clone().deadline(now + go_max),
+            now + go_max,
+        ),
+        (
+            "deadline 2^64 ns after the epoch",
+            d.clone().deadline(beyond_u64),
+            beyond_u64,
+        ),
+        (
+            "deadline the latest Instant",
+            d.clone().deadline(far_future()),
+            far_future(),
+        ),
+        (
+            "timeout Duration::MAX",
+            d.timeout(Duration::MAX),
+            far_future(),
+        ),
     ]
 }
 
@@ -221,7 +271,7 @@ fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, wai
     let mut c = TcpStream::connect_in(rt, addr).expect("connect");
     let (s, _) = l.accept().expect("accept");
     c.set_deadline(Some(deadline)).expect("set_deadline");
-    let h = std::thread::spawn(move || match waiter {
+    let h = util::go(move || match waiter {
         Waiter::Thread => std::io::Read::read(&mut c, &mut [0u8; 1]),
         Waiter::Task => block_on(futures_lite::AsyncReadExt::read(
             &mut c.as_async(),
@@ -236,32 +286,28 @@ fn check_far_read_deadline(rt: &Runtime, l: &TcpListener, deadline: Instant, wai
 fn dial_timeout_max_duration(rt: &Runtime) {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    for deadline in max_deadlines(rt) {
-        let rt2 = rt.clone();
-        let c = bounded("dial", LIMIT, move || {
-            TcpStream::connect_deadline_in(&rt2, &addr, Some(deadline))
-        })
-        .expect("dial with a far deadline");
+    for (what, dialer, far) in far_dialers(rt) {
+        let c = bounded("dial", LIMIT, move || dialer.dial(addr))
+            .unwrap_or_else(|e| panic!("dial with a {what}: {e}"));
         check_connected(&l, c);
-        check_far_read_deadline(rt, &l, deadline, Waiter::Thread);
+        check_far_read_deadline(rt, &l, far, Waiter::Thread);
     }
 }
 
 fn dial_timeout_max_duration_async(rt: &Runtime) {
     let l = TcpListener::bind_in(rt, "127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    for deadline in max_deadlines(rt) {
-        let rt2 = rt.clone();
-        let c = bounded("dial", LIMIT, move || {
-            block_on(TcpStream::connect_async_in(&rt2, addr, Some(deadline)))
-        })
-        .expect("dial with a far deadline");
+    for (what, dialer, far) in far_dialers(rt) {
+        let c = bounded("dial", LIMIT, move || block_on(dialer.dial_async(addr)))
+            .unwrap_or_else(|e| panic!("dial with a {what}: {e}"));
         check_connected(&l, c.into_inner());
-        check_far_read_deadline(rt, &l, deadline, Waiter::Task);
+        check_far_read_deadline(rt, &l, far, Waiter::Task);
     }
 }
 
-per_backend!(
+green_mode!(dial_timeout, dial_timeout_max_duration);
+
+per_runtime!(
     dial_timeout,
     dial_timeout_async,
     dial_timeout_max_duration,
@@ -276,12 +322,15 @@ fn dial_timeout_global_connect_timeout() {
     let rt = netpoll_std::Runtime::global().expect("global runtime");
     let hole = BlackHole::new(rt);
     let addr = hole.addr;
-    let start = Instant::now();
-    let r = bounded("dial", LIMIT, move || {
-        TcpStream::connect_timeout(&addr, Duration::ZERO)
+    let (r, took) = bounded("dial", LIMIT, move || {
+        let start = Instant::now();
+        (
+            TcpStream::connect_timeout(&addr, Duration::ZERO),
+            start.elapsed(),
+        )
     });
     expect_timeout(r.map(|s| s.local_addr()), "connect_timeout(0)");
-    assert!(start.elapsed() <= SOON);
+    assert!(took <= PAST_MAX, "connect_timeout(0) took {took:?}");
 
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");

@@ -13,8 +13,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Runtime, TcpStream, UdpSocket};
+use util::block_on;
 use util::{assert_timeout, bounded, dial, local_listener};
 
 /// The first timeout tried.
@@ -192,7 +192,13 @@ fn write_timeout_fluctuation_async(rt: &Runtime) {
     });
 }
 
-per_backend!(
+green_mode!(
+    read_timeout_fluctuation,
+    read_from_timeout_fluctuation,
+    write_timeout_fluctuation,
+);
+
+per_runtime!(
     read_timeout_fluctuation,
     read_timeout_fluctuation_async,
     read_from_timeout_fluctuation,

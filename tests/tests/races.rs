@@ -2,27 +2,31 @@
 //! `TestConcurrentSetDeadline`: deadlines changed from several threads while reads and writes
 //! are under way (in Go these found data races; here they look for lost wake-ups, spurious
 //! timeouts, "double wait" errors and hangs).
+//!
+//! As Go's goroutines, the readers, writers and setters share each connection without any
+//! lock of the test's and run at once: blocking calls on threads of their own, tasks on
+//! threads of their own (the async forms go through `&Async<TcpStream>`, which reads and
+//! writes through a shared reference), setters on threads.
 
 #[macro_use]
 mod util;
 
 use std::io;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use netpoll_std::{is_timeout, Runtime, TcpStream};
+use netpoll_std::{is_timeout, Async, Runtime, TcpStream};
 use util::{
-    assert_timeout, bounded, dial, eventually, join, join_all, local_listener, LocalServer,
-    SharedStream, Waiter, LIMIT,
+    assert_timeout, block_on, bounded, dial, eventually, go, join, join_all, local_listener, sleep,
+    LocalServer, Waiter, LIMIT,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-// Blocking I/O through `&TcpStream` (so several threads can share one connection). Named
-// functions, because `TcpStream` also has the futures-lite extension methods in this file.
+// Blocking I/O through `&TcpStream` and async I/O through `&Async<TcpStream>`: several threads
+// and tasks share one connection, with no lock (each call takes the socket's read or write
+// lock for itself, as Go's `fdMutex`).
 fn read_on(mut s: &TcpStream, b: &mut [u8]) -> io::Result<usize> {
     io::Read::read(&mut s, b)
 }
@@ -34,6 +38,12 @@ fn write_on(mut s: &TcpStream, b: &[u8]) -> io::Result<usize> {
 }
 fn write_all_on(mut s: &TcpStream, b: &[u8]) -> io::Result<()> {
     io::Write::write_all(&mut s, b)
+}
+async fn read_async(mut s: &Async<TcpStream>, b: &mut [u8]) -> io::Result<usize> {
+    s.read(b).await
+}
+async fn write_async(mut s: &Async<TcpStream>, b: &[u8]) -> io::Result<usize> {
+    s.write(b).await
 }
 
 // ---- TestReadWriteProlongedTimeout -----------------------------------------------------------
@@ -64,7 +74,7 @@ fn read_write_prolonged_timeout(rt: &Runtime) {
         let (s, _) = l.accept().expect("accept");
         let s = Arc::new(s);
         let r = s.clone();
-        let reader = thread::spawn(move || -> io::Result<()> {
+        let reader = go(move || -> io::Result<()> {
             loop {
                 r.set_read_deadline(Some(Instant::now() + HOUR))
                     .expect("set_read_deadline");
@@ -73,7 +83,7 @@ fn read_write_prolonged_timeout(rt: &Runtime) {
                 }
             }
         });
-        let writer = thread::spawn(move || -> io::Result<()> {
+        let writer = go(move || -> io::Result<()> {
             loop {
                 s.set_write_deadline(Some(Instant::now() + HOUR))
                     .expect("set_write_deadline");
@@ -97,32 +107,33 @@ fn read_write_prolonged_timeout(rt: &Runtime) {
 }
 
 fn read_write_prolonged_timeout_async(rt: &Runtime) {
-    // The same server as two tasks on one thread, sharing the connection.
+    // The same server as two tasks on two threads, sharing the connection without a lock.
     let server = LocalServer::start(rt, |l| {
-        block_on(async {
-            let (s, _) = l.accept_async().await.expect("accept");
-            let s = SharedStream::new(s);
-            let (mut r, mut w) = (s.clone(), s.clone());
-            let reader = async move {
+        let (s, _) = block_on(l.accept_async()).expect("accept");
+        let s = Arc::new(s);
+        let r = s.clone();
+        let reader = go(move || {
+            block_on(async move {
                 loop {
-                    r.with(|s| s.set_read_deadline(Some(Instant::now() + HOUR)))
+                    r.set_read_deadline(Some(Instant::now() + HOUR))
                         .expect("set_read_deadline");
-                    if r.read(&mut [0u8; 1]).await? == 0 {
+                    if read_async(&r, &mut [0u8; 1]).await? == 0 {
                         return Ok(());
                     }
                 }
-            };
-            let writer = async move {
+            })
+        });
+        let writer = go(move || {
+            block_on(async move {
                 loop {
-                    w.with(|s| s.set_write_deadline(Some(Instant::now() + HOUR)))
+                    s.set_write_deadline(Some(Instant::now() + HOUR))
                         .expect("set_write_deadline");
-                    w.write(b"y").await?;
+                    write_async(&s, b"y").await?;
                 }
-            };
-            let (r, w) = futures_lite::future::zip(reader, writer).await;
-            check_prolonged_end("server read", r);
-            check_prolonged_end("server write", w);
-        })
+            })
+        });
+        check_prolonged_end("server read", join("server reader", reader));
+        check_prolonged_end("server write", join("server writer", writer));
     });
     let (rt2, addr) = (rt.clone(), server.addr());
     let c = bounded("client", LIMIT, move || {
@@ -160,7 +171,7 @@ const TWO_US: Duration = Duration::from_micros(2);
 fn set_deadlines_fast(set: impl Fn(Instant) -> io::Result<()>) {
     for _ in 0..N {
         set(Instant::now() + TWO_US).expect("set deadline");
-        thread::sleep(TWO_US);
+        sleep(TWO_US);
     }
 }
 
@@ -184,7 +195,7 @@ fn read_write_deadline_race(rt: &Runtime) {
     let c = Arc::new(dial(rt, l.local_addr().expect("addr")));
     let setter = {
         let c = c.clone();
-        thread::spawn(move || {
+        go(move || {
             set_deadlines_fast(|at| {
                 c.set_read_deadline(Some(at))?;
                 c.set_write_deadline(Some(at))
@@ -193,7 +204,7 @@ fn read_write_deadline_race(rt: &Runtime) {
     };
     let reader = {
         let c = c.clone();
-        thread::spawn(move || {
+        go(move || {
             (0..N)
                 .map(|_| read_on(&c, &mut [0u8; 1]))
                 .collect::<Vec<_>>()
@@ -201,52 +212,48 @@ fn read_write_deadline_race(rt: &Runtime) {
     };
     let writer = {
         let c = c.clone();
-        thread::spawn(move || (0..N).map(|_| write_on(&c, b"z")).collect::<Vec<_>>())
+        go(move || (0..N).map(|_| write_on(&c, b"z")).collect::<Vec<_>>())
     };
     join("setter", setter);
     check_race(join("reader", reader), join("writer", writer));
 }
 
+/// The same with async reads and writes: the setter thread, a writer task on its own thread
+/// and a reader task on the body's thread (on an inline runtime, the thread that drives it)
+/// use the connection at once, without a lock.
 fn read_write_deadline_race_async(rt: &Runtime) {
     let l = local_listener(rt);
-    let c = SharedStream::new(dial(rt, l.local_addr().expect("addr")));
+    let c = Arc::new(dial(rt, l.local_addr().expect("addr")).into_async());
     let setter = {
         let c = c.clone();
-        thread::spawn(move || {
+        go(move || {
             set_deadlines_fast(|at| {
-                c.with(|c| {
-                    c.set_read_deadline(Some(at))?;
-                    c.set_write_deadline(Some(at))
-                })
-            })
-        })
-    };
-    let reader = {
-        let mut c = c.clone();
-        thread::spawn(move || {
-            block_on(async {
-                let mut out = Vec::new();
-                for _ in 0..N {
-                    out.push(c.read(&mut [0u8; 1]).await);
-                }
-                out
+                c.set_read_deadline(Some(at))?;
+                c.set_write_deadline(Some(at))
             })
         })
     };
     let writer = {
-        let mut c = c.clone();
-        thread::spawn(move || {
+        let c = c.clone();
+        go(move || {
             block_on(async {
                 let mut out = Vec::new();
                 for _ in 0..N {
-                    out.push(c.write(b"z").await);
+                    out.push(write_async(&c, b"z").await);
                 }
                 out
             })
         })
     };
+    let reads = block_on(async {
+        let mut out = Vec::new();
+        for _ in 0..N {
+            out.push(read_async(&c, &mut [0u8; 1]).await);
+        }
+        out
+    });
     join("setter", setter);
-    check_race(join("reader", reader), join("writer", writer));
+    check_race(reads, join("writer", writer));
 }
 
 // ---- TestConcurrentSetDeadline ---------------------------------------------------------------
@@ -262,7 +269,7 @@ fn storm(set: Arc<dyn Fn(usize, Instant, Instant) + Send + Sync>) {
     let threads: Vec<_> = (0..SETTERS as u64)
         .map(|i| {
             let set = set.clone();
-            thread::spawn(move || {
+            go(move || {
                 for j in (1..=TRIES).rev() {
                     for k in 0..CONNS as u64 {
                         let extra = Duration::from_secs(i * j * k);
@@ -298,7 +305,7 @@ fn concurrent_set_deadline(rt: &Runtime) {
     let readers: Vec<_> = (0..CONNS)
         .map(|k| {
             let clients = clients.clone();
-            thread::spawn(move || {
+            go(move || {
                 let mut b = [0u8; 1];
                 read_on(&clients[k], &mut b).map(|n| (n, b[0]))
             })
@@ -324,32 +331,41 @@ fn concurrent_set_deadline(rt: &Runtime) {
     }
 }
 
+/// Reader threads for the async form, each running the reader tasks of every other connection.
+const READER_THREADS: usize = 2;
+
+/// The same with reader tasks, on two threads: the storm's setters, the tasks' polls and the
+/// runtime's loop touch the connections at once, without a lock.
 fn concurrent_set_deadline_async(rt: &Runtime) {
     let (clients, servers) = pairs(rt);
-    let clients: Vec<SharedStream> = clients.into_iter().map(SharedStream::new).collect();
-    let readers = {
-        let clients = clients.clone();
-        thread::spawn(move || {
-            block_on(join_all::<io::Result<(usize, u8)>>(
-                clients
-                    .into_iter()
-                    .map(|mut c| {
+    let clients: Arc<Vec<Async<TcpStream>>> =
+        Arc::new(clients.into_iter().map(TcpStream::into_async).collect());
+    let readers: Vec<_> = (0..READER_THREADS)
+        .map(|t| {
+            let clients = clients.clone();
+            go(move || {
+                let tasks = (t..CONNS)
+                    .step_by(READER_THREADS)
+                    .map(|k| {
+                        let clients = clients.clone();
                         Box::pin(async move {
                             let mut b = [0u8; 1];
-                            c.read(&mut b).await.map(|n| (n, b[0]))
+                            let r = read_async(&clients[k], &mut b).await;
+                            (k, r.map(|n| (n, b[0])))
                         }) as _
                     })
-                    .collect(),
-            ))
+                    .collect();
+                block_on(join_all::<(usize, io::Result<(usize, u8)>)>(tasks))
+            })
         })
-    };
+        .collect();
     eventually("reader tasks pending", || Waiter::Task.waiting(rt, CONNS));
     let c2 = clients.clone();
     storm(Arc::new(move |k, r, w| {
-        c2[k].with(|c| {
-            c.set_read_deadline(Some(r)).expect("set_read_deadline");
-            c.set_write_deadline(Some(w)).expect("set_write_deadline");
-        })
+        c2[k].set_read_deadline(Some(r)).expect("set_read_deadline");
+        c2[k]
+            .set_write_deadline(Some(w))
+            .expect("set_write_deadline");
     }));
     assert!(
         Waiter::Task.waiting(rt, CONNS),
@@ -358,12 +374,23 @@ fn concurrent_set_deadline_async(rt: &Runtime) {
     for (k, s) in servers.iter().enumerate() {
         write_all_on(s, &[k as u8]).expect("write");
     }
-    for (k, r) in join("readers", readers).into_iter().enumerate() {
-        assert_eq!(r.expect("read"), (1, k as u8));
+    let mut seen = 0;
+    for r in readers {
+        for (k, r) in join("readers", r) {
+            assert_eq!(r.expect("read"), (1, k as u8), "connection #{k}");
+            seen += 1;
+        }
     }
+    assert_eq!(seen, CONNS);
 }
 
-per_backend!(
+green_mode!(
+    read_write_prolonged_timeout,
+    read_write_deadline_race,
+    concurrent_set_deadline,
+);
+
+per_runtime!(
     read_write_prolonged_timeout,
     read_write_prolonged_timeout_async,
     read_write_deadline_race,

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
 use netpoll_std::{Runtime, UnixListener, UnixStream};
+use util::block_on;
 use util::{
     after, ago, assert_closed_not_timeout, assert_timeout, blocked_until_closed, bounded,
     expect_timeout, Waiter, LIMIT,
@@ -165,6 +165,22 @@ fn read_timeout(rt: &Runtime) {
     run(rt, BLOCKING, read_timeout_with);
 }
 
+/// Go's own scenario: the deadline passes while data is still queued.
+fn read_timeout_data_queued_with(rt: &Runtime, ops: Ops) {
+    let (mut c, mut peer) = UnixStream::pair_in(rt).expect("pair");
+    io::Write::write_all(&mut peer, MSG).expect("write");
+    util::wait_for_data(&c);
+    util::read_timeout_with_data_queued(&mut c, MSG, |c, at| c.set_read_deadline(at), ops.read);
+}
+
+fn read_timeout_data_queued(rt: &Runtime) {
+    run(rt, BLOCKING, read_timeout_data_queued_with);
+}
+
+fn read_timeout_data_queued_async(rt: &Runtime) {
+    run(rt, ASYNC, read_timeout_data_queued_with);
+}
+
 fn read_timeout_async(rt: &Runtime) {
     run(rt, ASYNC, read_timeout_with);
 }
@@ -258,13 +274,25 @@ fn write_timeout_must_not_return_async(rt: &Runtime) {
     write_timeout_must_not_return_with(rt, ASYNC);
 }
 
-per_backend!(
+green_mode!(
+    accept_timeout,
+    accept_timeout_must_not_return,
+    read_timeout,
+    read_timeout_data_queued,
+    read_timeout_must_not_return,
+    write_timeout,
+    write_timeout_must_not_return,
+);
+
+per_runtime!(
     accept_timeout,
     accept_timeout_async,
     accept_timeout_must_not_return,
     accept_timeout_must_not_return_async,
     read_timeout,
     read_timeout_async,
+    read_timeout_data_queued,
+    read_timeout_data_queued_async,
     read_timeout_must_not_return,
     read_timeout_must_not_return_async,
     write_timeout,

@@ -73,27 +73,24 @@ pub fn parse_go_bench(text: &str, name: &str) -> Option<f64> {
 
 /// One Go measurement of `iters` deadline resets.
 pub fn go(go_dir: &Path, iters: u64, variant: Variant) -> Value {
+    go_bench(go_dir, variant.go_bench(), iters, 1.0)
+}
+
+/// Run Go benchmark `name` for `iters` iterations pinned to core 0; its ns/op divided by
+/// `per_op` (how many operations one iteration is), as `{ok, ns_per_op}` or `{ok, error}`.
+pub fn go_bench(go_dir: &Path, name: &str, iters: u64, per_op: f64) -> Value {
     let out = Command::new("taskset")
-        .args([
-            "-c",
-            "0",
-            "go",
-            "test",
-            "-run",
-            "^$",
-            "-bench",
-            &format!("^{}$", variant.go_bench()),
-            "-count",
-            "1",
-        ])
+        .args(["-c", "0", "go", "test", "-run", "^$", "-bench"])
+        .arg(format!("^{name}$"))
+        .args(["-count", "1"])
         .arg(format!("-benchtime={iters}x"))
         .current_dir(go_dir)
         .stdin(Stdio::null())
         .output();
     match out {
         Ok(o) if o.status.success() => {
-            match parse_go_bench(&String::from_utf8_lossy(&o.stdout), variant.go_bench()) {
-                Some(ns) => json!({ "ok": true, "ns_per_op": ns }),
+            match parse_go_bench(&String::from_utf8_lossy(&o.stdout), name) {
+                Some(ns) => json!({ "ok": true, "ns_per_op": ns / per_op }),
                 None => json!({ "ok": false, "error": "no benchmark line in go test output" }),
             }
         }
@@ -104,19 +101,29 @@ pub fn go(go_dir: &Path, iters: u64, variant: Variant) -> Value {
 
 /// One netpoll measurement of `iters` deadline resets.
 pub fn netpoll(bin: &Path, iters: u64, variant: Variant) -> Value {
+    let extra = (variant == Variant::Precomputed).then_some("--precomputed");
+    ns_per_op(bin, iters, extra.as_slice())
+}
+
+/// Run micro-benchmark binary `bin` (`--iters N` and `extra`) pinned to core 0 and read the
+/// `ns_per_op` of the JSON line it prints, as `{ok, ns_per_op}` or `{ok, error}`.
+pub fn ns_per_op(bin: &Path, iters: u64, extra: &[&str]) -> Value {
     let out = Command::new("taskset")
         .args(["-c", "0"])
         .arg(bin)
         .args(["--iters", &iters.to_string()])
-        .args((variant == Variant::Precomputed).then_some("--precomputed"))
+        .args(extra)
         .stdin(Stdio::null())
         .output();
+    let name = bin
+        .file_name()
+        .map_or("the benchmark".into(), |f| f.to_string_lossy());
     match out {
         Ok(o) if o.status.success() => match serde_json::from_slice::<Value>(&o.stdout) {
             Ok(v) if v["ns_per_op"].is_number() => {
                 json!({ "ok": true, "ns_per_op": v["ns_per_op"] })
             }
-            _ => json!({ "ok": false, "error": "deadline-micro printed no ns_per_op" }),
+            _ => json!({ "ok": false, "error": format!("{name} printed no ns_per_op") }),
         },
         Ok(o) => json!({ "ok": false, "error": String::from_utf8_lossy(&o.stderr).to_string() }),
         Err(e) => json!({ "ok": false, "error": e.to_string() }),

@@ -10,6 +10,7 @@ pub mod micro;
 pub mod report;
 pub mod scenarios;
 pub mod servers;
+pub mod switch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,7 +64,7 @@ pub fn cli() -> Cli {
                 "scenario",
                 "all|S1,S2,...",
                 "all",
-                "scenarios to run (S1,S2,S3c,S3o,S4,S4m,S5,CG), any case",
+                "scenarios to run (S1,S2,S3c,S3o,S4,S4m,S5,S6m,CG), any case",
             ),
             Flag::value(
                 "iterations",
@@ -80,8 +81,8 @@ pub fn cli() -> Cli {
             Flag::optional(
                 "servers",
                 "LIST",
-                "only these (tokio-ct,tokio-mt1,tokio-mt,go,netpoll-async,netpoll-blocking); \
-                 default: all",
+                "only these (tokio-ct,tokio-mt1,tokio-mt,go,netpoll-async,netpoll-green,\
+                 netpoll-blocking); default: all",
             ),
             Flag::value(
                 "warmup",
@@ -265,6 +266,7 @@ struct Setup {
     specs: Vec<ServerSpec>,
     skipped: Vec<String>,
     deadline_micro: Option<PathBuf>,
+    green_switch: Option<PathBuf>,
     go_dir: Option<PathBuf>,
     ctx: Ctx,
     callgrind: bool,
@@ -321,11 +323,16 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
         .map_err(io)?;
     let np = match (np_built, netpoll_echo_serves(&bin, &log_dir)) {
         (false, _) => {
-            skipped.push("netpoll-async, netpoll-blocking: netpoll-echo does not build".into());
+            skipped.push(
+                "netpoll-async, netpoll-green, netpoll-blocking: netpoll-echo does not build"
+                    .into(),
+            );
             false
         }
         (true, Err(e)) => {
-            skipped.push(format!("netpoll-async, netpoll-blocking: {e}"));
+            skipped.push(format!(
+                "netpoll-async, netpoll-green, netpoll-blocking: {e}"
+            ));
             false
         }
         (true, Ok(())) => true,
@@ -343,9 +350,16 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
                 "netpoll",
                 "--bin",
                 "deadline-micro",
+                "--bin",
+                "green-switch",
             ],
         )
         .map_err(io)?;
+    let gs = bin.join("green-switch");
+    let green_switch = (micro_built && gs.exists()).then_some(gs);
+    if green_switch.is_none() {
+        skipped.push("S6m netpoll side: green-switch (netpoll-std) does not build".into());
+    }
     let dm = bin.join("deadline-micro");
     let deadline_micro = (micro_built && dm.exists()).then_some(dm);
     if deadline_micro.is_none() {
@@ -378,6 +392,7 @@ fn setup(o: &Options, root: &Path, log_dir: PathBuf) -> Result<Setup, String> {
         skipped,
         go_dir: have_go.then_some(go_dir),
         deadline_micro,
+        green_switch,
         ctx: Ctx {
             loadgen,
             log_dir,
@@ -566,6 +581,30 @@ pub fn run(o: &Options) -> Result<bool, String> {
             k2: 1000,
         }
     };
+    if wanted("S6m") {
+        eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
+        eprintln!("runner: S6m park/resume micro-benchmark");
+        let iters = if o.smoke { 20_000 } else { 2_000_000 };
+        // Interleaved: Go, ours, Go, ours, ...
+        for it in 0..o.iterations {
+            if let Some(d) = &s.go_dir {
+                let mut v = switch::go(d, iters);
+                v["scenario"] = "S6m".into();
+                v["server"] = switch::GO_LABEL.into();
+                v["iteration"] = it.into();
+                eprintln!("  {:<40} {}", switch::GO_LABEL, v);
+                record(v, &mut records);
+            }
+            if let Some(b) = &s.green_switch {
+                let mut v = switch::netpoll(b, iters);
+                v["scenario"] = "S6m".into();
+                v["server"] = switch::NETPOLL_LABEL.into();
+                v["iteration"] = it.into();
+                eprintln!("  {:<40} {}", switch::NETPOLL_LABEL, v);
+                record(v, &mut records);
+            }
+        }
+    }
     if wanted("CG") && s.callgrind {
         eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
         eprintln!("runner: CG instructions per message under callgrind");

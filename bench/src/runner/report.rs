@@ -348,10 +348,15 @@ fn ratios(
     let med = |l: &str, g: Get| Summary::of(&values(records, scenario, l, g)).map(|s| s.median);
     let mut any = false;
     for ours in all.iter().filter(|l| l.starts_with("netpoll")) {
-        let deadlines = Deadlines::of_label(ours).1;
+        let (base, deadlines) = Deadlines::of_label(ours);
         let tokio = cheapest_tokio(records, scenario, deadlines, cost);
         let go = format!("go{}", deadlines.suffix());
+        // Green mode is held to our async mode with the same deadlines too (issue 13).
+        let async_peer = format!("netpoll-async{}", deadlines.suffix());
+        let ours_async =
+            (base == "netpoll-green" && all.contains(&async_peer)).then_some(async_peer);
         for (peer, why) in [
+            (ours_async, String::new()),
             (tokio, format!(" (the cheapest tokio here by {cost_name})")),
             (all.contains(&go).then_some(go), String::new()),
         ] {
@@ -525,35 +530,10 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
                 "netpoll set_read_deadline(precomputed)",
             ),
         ] {
-            let g = values(records, "S4m", go, NS_OP);
-            let n = values(records, "S4m", ours, NS_OP);
-            if g.is_empty() || n.is_empty() {
-                continue;
+            if let Some(mut row) = versus_go(records, "S4m", go, ours) {
+                row.insert(0, name.to_string());
+                ratio_rows.push(row);
             }
-            let of_medians = match (Summary::of(&n), Summary::of(&g)) {
-                (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}", a.median / b.median),
-                _ => "-".into(),
-            };
-            let go_runs = ok_runs(records, "S4m", go);
-            let per_run: Vec<f64> = ok_runs(records, "S4m", ours)
-                .iter()
-                .filter_map(|o| {
-                    let p = go_runs.iter().find(|p| p["iteration"] == o["iteration"])?;
-                    let (a, b) = (NS_OP(o)?, NS_OP(p)?);
-                    (b > 0.0).then(|| a / b)
-                })
-                .collect();
-            let per_run = match Summary::of(&per_run) {
-                None => "-".into(),
-                Some(s) => format!("{:.2} [{:.2}-{:.2}]", s.median, s.min, s.max),
-            };
-            ratio_rows.push(vec![
-                name.to_string(),
-                spread(&g),
-                spread(&n),
-                of_medians,
-                per_run,
-            ]);
         }
         if !ratio_rows.is_empty() {
             table(
@@ -578,10 +558,59 @@ pub fn write(path: &Path, h: &Header, scen: &[Scenario], records: &[Value]) -> s
             &[p],
         )?;
     }
+    if records.iter().any(|r| r["scenario"] == "S6m") {
+        s6m_section(&mut md, &dir, records)?;
+    }
     if records.iter().any(|r| r["scenario"] == "CG") {
         cg_section(&mut md, &dir, h, records)?;
     }
     std::fs::write(path, md)
+}
+
+/// S6m: one park/resume pair, Go's goroutines against green coroutines.
+fn s6m_section(md: &mut String, dir: &Path, records: &[Value]) -> std::io::Result<()> {
+    use super::switch::{GO_LABEL, NETPOLL_LABEL};
+    let _ = writeln!(
+        md,
+        "## S6 micro-benchmark: one park/resume pair\n\nGo: `go test -bench \
+         BenchmarkGoroutineSwitch` (bench/go/switch_test.go: two goroutines on one thread, \
+         GOMAXPROCS=1, hand a token over unbuffered channels); netpoll: `green-switch` (two \
+         green coroutines on one worker hand a token over: wake the other's waker, park). One \
+         round trip is two park/resume pairs; both figures are per pair. Pinned to core 0, \
+         interleaved (Go, ours, Go, ours). Cells read `median [min-max]`; the per-run ratio \
+         pairs the runs of the same iteration.\n"
+    );
+    let row = versus_go(records, "S6m", GO_LABEL, NETPOLL_LABEL);
+    table(
+        md,
+        &[
+            "Go ns per pair",
+            "netpoll ns per pair",
+            "netpoll / Go (medians)",
+            "netpoll / Go per run",
+        ],
+        row.into_iter().collect(),
+    );
+    failures(md, records, "S6m");
+    let p = panel(records, "S6m", "ns per park/resume pair", true, NS_OP);
+    svg(dir, md, "S6m", "S6 micro-benchmark: park/resume", &[p])
+}
+
+/// A micro-benchmark's Go and netpoll figures (ns per operation): `[Go, netpoll, netpoll / Go
+/// of the medians, netpoll / Go per run (runs of the same iteration paired)]`; `None` if
+/// either side has no result.
+fn versus_go(records: &[Value], scenario: &str, go: &str, ours: &str) -> Option<Vec<String>> {
+    let g = values(records, scenario, go, NS_OP);
+    let n = values(records, scenario, ours, NS_OP);
+    if g.is_empty() || n.is_empty() {
+        return None;
+    }
+    Some(vec![
+        spread(&g),
+        spread(&n),
+        ratio_of_medians(&n, &g),
+        per_run_ratio(records, scenario, ours, go, NS_OP),
+    ])
 }
 
 /// Ratio of medians `a / b` as `0.00`, or `-`.

@@ -48,7 +48,7 @@ pub struct Scale {
 }
 
 /// Ids of the scenarios run by `--scenario all`, in order.
-pub const ALL: &[&str] = &["S1", "S2", "S3c", "S3o", "S4", "S4m", "S5", "CG"];
+pub const ALL: &[&str] = &["S1", "S2", "S3c", "S3o", "S4", "S4m", "S5", "S6m", "CG"];
 
 fn args(v: &[&str], sc: &Scale) -> Vec<String> {
     let mut a: Vec<String> = v.iter().map(|s| s.to_string()).collect();
@@ -61,7 +61,7 @@ fn args(v: &[&str], sc: &Scale) -> Vec<String> {
     a
 }
 
-/// The load scenarios (S4m and CG are not load scenarios and are run separately).
+/// The load scenarios (S4m, S6m and CG are not load scenarios and are run separately).
 pub fn load_scenarios(specs: &[ServerSpec], sc: &Scale) -> Vec<Scenario> {
     let plain: Vec<Entry> = specs.iter().map(Entry::plain).collect();
     let mut both = Vec::new();

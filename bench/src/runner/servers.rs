@@ -212,6 +212,14 @@ pub fn catalogue(bin: &Path, go_echo: Option<PathBuf>, netpoll_echo: bool) -> Ve
             idle_scale: true,
         });
         v.push(ServerSpec {
+            name: "netpoll-green",
+            program: p.clone(),
+            args: s(&["--addr", "{addr}", "--mode", "green"]),
+            deadline_args: Some(read.clone()),
+            rw_deadline_args: Some(rw.clone()),
+            idle_scale: true,
+        });
+        v.push(ServerSpec {
             name: "netpoll-blocking",
             program: p,
             args: s(&["--addr", "{addr}", "--mode", "blocking"]),
@@ -257,6 +265,7 @@ mod tests {
                 "tokio-mt",
                 "go",
                 "netpoll-async",
+                "netpoll-green",
                 "netpoll-blocking"
             ]
         );

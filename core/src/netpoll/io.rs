@@ -322,6 +322,30 @@ where
         Ok(())
     }
 
+    /// Expire this direction's deadline now if the clock says it has passed, as the loop's
+    /// timer would at its next turn (waking any waiter of the direction); the next
+    /// [`check`](Self::check) then fails with [`PollError::Timeout`].
+    ///
+    /// For a caller that runs the loop itself and may make many operations between two turns
+    /// of it: an inline runtime's driver whose calls never wait (UDP sends, reads of a socket
+    /// that always has data) never runs the loop, so without this it would never see its
+    /// deadline pass (Go's timers fire on any thread). Elsewhere the loop fires the deadline
+    /// on time and this only costs a lock and a clock read.
+    #[inline]
+    pub fn expire_if_passed(&self) {
+        let bit = crate::desc::expired_bit(self.mode);
+        if self.d.load_info() & bit != 0 || !self.np.deadlines_pending() {
+            return;
+        }
+        let at = self.d.deadlines.with(|dl| match self.mode {
+            Mode::Read => dl.read,
+            Mode::Write => dl.write,
+        });
+        if at != crate::desc::NEVER && self.np.clock().has_passed(crate::Instant::from_nanos(at)) {
+            self.np.expire_passed(self.d, self.h, bit, at);
+        }
+    }
+
     /// Whether an event reported that the peer will send nothing more (see
     /// [`Netpoll::read_closed`]).
     #[inline]

@@ -271,3 +271,60 @@ fn event_for_a_handed_over_waiter_unlocks_it_even_on_a_reused_slot() {
     assert_eq!(w.wakes(), 1);
     assert!(np.try_lock(old, Mode::Read).unwrap().is_some());
 }
+
+#[test]
+fn an_operation_sees_its_passed_deadline_without_a_turn_of_the_loop() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    let at = np.clock().now().saturating_add(Duration::from_millis(10));
+    np.set_write_deadline(h, Some(at)).unwrap();
+    let r = CountingWaker::new();
+    np.set_read_deadline(h, Some(at)).unwrap();
+    assert!(np.poll_wait(h, Mode::Read, &mut r.cx()).is_pending());
+    let lock = np.try_lock(h, Mode::Write).unwrap().expect("free");
+    // Not yet passed: nothing changes.
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Ok(()));
+    // Passed, and the loop has not run: the operation itself expires its direction, only it.
+    np.clock().advance(Duration::from_millis(10));
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Err(PollError::Timeout));
+    assert_eq!(r.wakes(), 0, "the read direction is the loop's to expire");
+    drop(lock);
+    // The loop's turn fires the read deadline and finds the write one already done.
+    assert_eq!(tick(&np), 1);
+    assert_eq!(r.wakes(), 1);
+    assert_eq!(
+        np.poll_wait(h, Mode::Read, &mut r.cx()),
+        Poll::Ready(Err(PollError::Timeout))
+    );
+    // A later deadline clears the expiry, as ever.
+    np.set_write_deadline(h, Some(at.saturating_add(Duration::from_secs(1))))
+        .unwrap();
+    let lock = np.try_lock(h, Mode::Write).unwrap().expect("free");
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Ok(()));
+}
+
+#[test]
+fn a_reader_queued_behind_the_one_that_saw_the_deadline_pass_times_out_too() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    let at = np.clock().now().saturating_add(Duration::from_millis(10));
+    np.set_read_deadline(h, Some(at)).unwrap();
+    let b = CountingWaker::new();
+    let lock = np.try_lock(h, Mode::Read).unwrap().expect("free");
+    assert!(np.poll_lock(h, Mode::Read, &mut b.cx()).is_pending());
+    np.clock().advance(Duration::from_millis(20));
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Err(PollError::Timeout));
+    drop(lock);
+    assert_eq!(b.wakes(), 1);
+    let next = np.poll_lock(h, Mode::Read, &mut b.cx());
+    let Poll::Ready(Ok(next)) = next else {
+        panic!("the queued reader gets the lock")
+    };
+    assert_eq!(next.prepare(), Err(PollError::Timeout));
+}

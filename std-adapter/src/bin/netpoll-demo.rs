@@ -2,7 +2,7 @@
 //! a built-in load client for a few seconds (live progress line), then print a report.
 //!
 //! ```text
-//! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking]
+//! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking|green]
 //!     [--seconds S] [--conns N] [--idle-conns N] [--idle-timeout S] [--size BYTES]
 //!     [--workers N]
 //! ```
@@ -44,9 +44,10 @@ fn cli() -> Cli {
         flags: vec![
             Flag::value(
                 "mode",
-                "async|blocking",
+                "async|blocking|green",
                 "async",
-                "the server: tasks on async workers, or a thread per connection",
+                "the server: tasks on async workers, a thread per connection, or the blocking \
+                 handler on green coroutines over the workers",
             ),
             Flag::value("seconds", "S", 3, "how long the load runs (0.1 to 60)"),
             Flag::value(
@@ -194,6 +195,7 @@ fn run(o: &Options) -> io::Result<()> {
     )?;
     let mode = match o.mode {
         Mode::Async => format!("async mode, {} workers", o.workers),
+        Mode::Green => format!("green mode, coroutines on {} workers", o.workers),
         Mode::Blocking => "blocking mode, a thread per connection".to_string(),
     };
     println!(
@@ -303,7 +305,7 @@ fn run(o: &Options) -> io::Result<()> {
         Mode::Blocking => println!(
             "  global runtime      {global} (load clients, listener and the server's connections)"
         ),
-        Mode::Async => {
+        Mode::Async | Mode::Green => {
             println!("  global runtime      {global} (load clients and listener)");
             println!(
                 "  worker runtimes     {} (the server's connections, {} workers)",

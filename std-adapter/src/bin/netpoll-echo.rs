@@ -2,7 +2,7 @@
 //! (Ctrl-C or Ctrl-Break on Windows) and then shutting down gracefully.
 //!
 //! ```text
-//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async \
+//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|green \
 //!     --workers N --idle-timeout SECONDS [--write-timeout SECONDS] [--grace SECONDS]
 //! ```
 //!
@@ -44,15 +44,16 @@ fn cli() -> Cli {
             Flag::value("addr", "HOST:PORT", "127.0.0.1:7000", "address to listen on"),
             Flag::value(
                 "mode",
-                "blocking|async",
+                "blocking|async|green",
                 "blocking",
-                "a thread per connection, or tasks on async workers",
+                "a thread per connection, tasks on async workers, or the blocking handler on \
+                 green coroutines over the workers",
             ),
             Flag::value(
                 "workers",
                 "N",
                 cpus,
-                "async worker threads (async mode only; one per CPU unless given)",
+                "worker threads (async and green modes; one per CPU unless given)",
             ),
             Flag::value(
                 "idle-timeout",
@@ -131,6 +132,7 @@ fn main() -> ExitCode {
     let mode = match o.mode {
         Mode::Blocking => "blocking, a thread per connection".to_string(),
         Mode::Async => format!("async, {} workers", o.workers),
+        Mode::Green => format!("green, coroutines on {} workers", o.workers),
     };
     eprintln!(
         "netpoll-echo: listening on {} ({mode}, idle timeout {}, write timeout {}, backend \

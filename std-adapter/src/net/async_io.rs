@@ -4,8 +4,8 @@
 //! Why a separate type: a stream that implemented both `std::io::Read` and
 //! `futures_io::AsyncRead` made `stream.read(&mut buf)` ambiguous (E0034) wherever both
 //! `std::io::Read` and `futures::AsyncReadExt` were imported, and its Go-style inherent
-//! `close()` hid `AsyncWriteExt::close`. Now [`TcpStream`](crate::TcpStream) and
-//! [`UnixStream`](crate::UnixStream) implement the `std` traits only, and `Async<TcpStream>`
+//! `close()` hid `AsyncWriteExt::close`. Now [`TcpStream`](crate::TcpStream) and (Unix)
+//! `UnixStream` implement the `std` traits only, and `Async<TcpStream>`
 //! (from [`TcpStream::into_async`](crate::TcpStream::into_async), an async accept or an
 //! async connect) implements the async ones only. Converting costs nothing: it is the same
 //! registered socket.
@@ -93,17 +93,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Async<T> {
     }
 }
 
-impl<T: std::os::fd::AsFd> std::os::fd::AsFd for Async<T> {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.io.as_fd()
-    }
-}
-
-impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for Async<T> {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.io.as_raw_fd()
-    }
-}
+super::forward_os_socket!(Async, io);
 
 /// `futures_io::AsyncRead` for `$t`, reading through the `PollFd` that `$fd` (a closure of
 /// `&$t`) names. Several tasks reading at once through a shared reference take turns on the

@@ -10,7 +10,7 @@ use netpoll_core::Mode;
 
 use crate::error::with_op;
 use crate::fd::PollFd;
-use crate::sys::net as sysnet;
+use crate::sys::{net as sysnet, AsSource};
 
 /// A `std` socket type as the error messages name it: its network and its endpoints.
 pub(crate) trait Endpoint {
@@ -36,7 +36,7 @@ pub(crate) fn op_err<S: Endpoint>(op: &'static str, s: &S, e: io::Error) -> io::
 }
 
 /// A `std` stream type (`for<'a> &'a S: Read + Write`) that can shut a direction down.
-pub(crate) trait StreamIo: Endpoint + std::os::fd::AsFd + 'static
+pub(crate) trait StreamIo: Endpoint + AsSource + 'static
 where
     for<'a> &'a Self: Read + Write,
 {
@@ -80,38 +80,6 @@ impl Endpoint for std::net::UdpSocket {
     }
 }
 
-/// A Unix socket address as Go prints it: the path; `None` when unnamed.
-fn unix_name(a: io::Result<std::os::unix::net::SocketAddr>) -> Option<String> {
-    a.ok()?.as_pathname().map(|p| p.display().to_string())
-}
-
-impl Endpoint for std::os::unix::net::UnixStream {
-    const NET: &'static str = "unix";
-    fn local(&self) -> Option<String> {
-        unix_name(self.local_addr())
-    }
-    fn peer(&self) -> Option<String> {
-        unix_name(self.peer_addr())
-    }
-}
-
-impl StreamIo for std::os::unix::net::UnixStream {
-    fn shutdown_how(&self, how: Shutdown) -> io::Result<()> {
-        self.shutdown(how)
-    }
-}
-
-impl Endpoint for std::os::unix::net::UnixListener {
-    const NET: &'static str = "unix";
-    const LISTENER: bool = true;
-    fn local(&self) -> Option<String> {
-        unix_name(self.local_addr())
-    }
-    fn peer(&self) -> Option<String> {
-        None
-    }
-}
-
 /// The most bytes one `readv` can return for `bufs`: std passes at most `IOV_MAX` buffers to
 /// the kernel, so a read that fills those is full, not short (and the socket not drained).
 pub(crate) fn vectored_cap(bufs: &[IoSliceMut<'_>]) -> usize {
@@ -124,7 +92,7 @@ pub(crate) fn vectored_cap(bufs: &[IoSliceMut<'_>]) -> usize {
 
 /// Go's rule for an empty read: return at once (Linux would say `EAGAIN` for an empty
 /// `recv` and make it wait for data it cannot take), failing only on a closed socket.
-fn empty_read<S: Endpoint + std::os::fd::AsFd>(fd: &PollFd<S>) -> io::Result<usize> {
+fn empty_read<S: Endpoint + AsSource>(fd: &PollFd<S>) -> io::Result<usize> {
     fd.check_open()
         .map(|()| 0)
         .map_err(|e| op_err("read", fd.io(), e))
@@ -252,7 +220,7 @@ where
 }
 
 /// A peek (blocking, bounded by the read deadline) with `peek`, the `std` type's own.
-pub(crate) fn peek<S: Endpoint + std::os::fd::AsFd>(
+pub(crate) fn peek<S: Endpoint + AsSource>(
     fd: &PollFd<S>,
     buf: &mut [u8],
     peek: impl Fn(&S, &mut [u8]) -> io::Result<usize>,
@@ -265,7 +233,7 @@ pub(crate) fn peek<S: Endpoint + std::os::fd::AsFd>(
 }
 
 /// The async form of [`peek`].
-pub(crate) fn poll_peek<S: Endpoint + std::os::fd::AsFd>(
+pub(crate) fn poll_peek<S: Endpoint + AsSource>(
     fd: &PollFd<S>,
     cx: &mut Context<'_>,
     buf: &mut [u8],
@@ -276,14 +244,6 @@ pub(crate) fn poll_peek<S: Endpoint + std::os::fd::AsFd>(
     }
     let p = fd.poll_io(cx, Mode::Read, |s| peek(s, buf));
     ready_err("peek", fd.io(), p)
-}
-
-/// `MSG_PEEK` on any stream socket, through socket2 (`std`'s `UnixStream::peek` is not stable).
-pub(crate) fn peek_any<S: std::os::fd::AsFd>(s: &S, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `peek` only writes
-    // initialised bytes into the slice, so `buf` stays fully initialised.
-    let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
-    socket2::SockRef::from(s).peek(uninit)
 }
 
 /// tokio's `poll_read`: into the unfilled part of `buf` (zeroed once by `ReadBuf`, which

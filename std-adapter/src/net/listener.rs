@@ -1,10 +1,10 @@
 //! [`Listener`]: what [`Server`](crate::Server) needs from a listening socket, so that TCP
-//! and Unix listeners are both servable.
+//! and (on Unix) Unix-domain listeners are both servable.
 
 use std::io;
 
 use super::Async;
-use crate::{Closer, Runtime, TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::{Closer, Runtime, TcpListener, TcpStream};
 
 mod sealed {
     /// Only this crate's listeners are servable (the server relies on their close semantics).
@@ -17,8 +17,8 @@ mod sealed {
 
 pub(crate) use sealed::Token;
 
-/// A listening socket a [`Server`](crate::Server) can serve: [`TcpListener`] and
-/// [`UnixListener`]. Sealed: the server relies on their accept and close semantics.
+/// A listening socket a [`Server`](crate::Server) can serve: [`TcpListener`] and, on Unix,
+/// `UnixListener`. Sealed: the server relies on their accept and close semantics.
 pub trait Listener: sealed::Sealed + Send + 'static {
     /// The connections it accepts.
     type Stream: Send + 'static;
@@ -74,4 +74,9 @@ macro_rules! listener {
 }
 
 listener!(TcpListener, TcpStream, std::net::SocketAddr);
-listener!(UnixListener, UnixStream, std::os::unix::net::SocketAddr);
+#[cfg(unix)]
+listener!(
+    crate::UnixListener,
+    crate::UnixStream,
+    std::os::unix::net::SocketAddr
+);

@@ -249,12 +249,53 @@ macro_rules! std_conversions {
     };
 }
 
-pub(crate) use {common_methods, std_conversions, stream_io};
+/// `AsFd`/`AsRawFd` (Unix) or `AsSocket`/`AsRawSocket` (Windows) for a wrapper `$w<T>`
+/// ([`Async`], the split halves), forwarding to its field `$field: T` wherever `T` has them.
+macro_rules! forward_os_socket {
+    ($w:ident, $field:ident) => {
+        #[cfg(unix)]
+        impl<T: std::os::fd::AsFd> std::os::fd::AsFd for $w<T> {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.$field.as_fd()
+            }
+        }
 
-/// The runtime to use: the given one or the global one.
+        #[cfg(unix)]
+        impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for $w<T> {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.$field.as_raw_fd()
+            }
+        }
+
+        #[cfg(windows)]
+        impl<T: std::os::windows::io::AsSocket> std::os::windows::io::AsSocket for $w<T> {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                self.$field.as_socket()
+            }
+        }
+
+        #[cfg(windows)]
+        impl<T: std::os::windows::io::AsRawSocket> std::os::windows::io::AsRawSocket for $w<T> {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                self.$field.as_raw_socket()
+            }
+        }
+    };
+}
+
+pub(crate) use {common_methods, forward_os_socket, std_conversions, stream_io};
+
+/// The runtime to use: the given one, else (inside a green coroutine) its worker's, else the
+/// global one.
 pub(crate) fn pick(rt: Option<&crate::Runtime>) -> std::io::Result<crate::Runtime> {
     match rt {
         Some(rt) => Ok(rt.clone()),
-        None => crate::Runtime::global().cloned(),
+        None => {
+            #[cfg(unix)]
+            if let Some(rt) = crate::green::current_runtime() {
+                return Ok(rt);
+            }
+            crate::Runtime::global().cloned()
+        }
     }
 }

@@ -45,9 +45,11 @@ pub(crate) fn keepalive(s: SockRef<'_>) -> io::Result<Option<Duration>> {
     if !s.keepalive()? {
         return Ok(None);
     }
+    #[cfg(windows)]
+    return crate::sys::net::tcp_keepalive_time(crate::sys::AsSource::as_source(&*s)).map(Some);
     #[cfg(not(any(windows, target_os = "haiku", target_os = "openbsd")))]
     return s.tcp_keepalive_time().map(Some);
-    #[cfg(any(windows, target_os = "haiku", target_os = "openbsd"))]
+    #[cfg(any(target_os = "haiku", target_os = "openbsd"))]
     return Ok(Some(Duration::ZERO));
 }
 

@@ -9,7 +9,7 @@
 use std::fmt;
 
 /// The reading half of a stream, from [`TcpStream::into_split`](crate::TcpStream::into_split)
-/// or [`UnixStream::into_split`](crate::UnixStream::into_split): `std::io::Read` (blocking),
+/// or (Unix) `UnixStream::into_split`: `std::io::Read` (blocking),
 /// or as `Async<ReadHalf<_>>` `AsyncRead`.
 ///
 /// ```
@@ -94,6 +94,9 @@ impl<T> AsRef<T> for WriteHalf<T> {
         &self.stream
     }
 }
+
+super::forward_os_socket!(ReadHalf, stream);
+super::forward_os_socket!(WriteHalf, stream);
 
 impl<T: fmt::Debug> fmt::Debug for ReadHalf<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

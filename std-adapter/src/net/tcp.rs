@@ -226,7 +226,8 @@ impl TcpStream {
         super::options::set_keepalive(socket2::SockRef::from(self.fd.io()), idle)
     }
 
-    /// The keep-alive idle time, or `None` when keep-alive is off.
+    /// The keep-alive idle time, or `None` when keep-alive is off. (On Windows the time is
+    /// read back with `TCP_KEEPALIVE`, which needs Windows 10 1709 or later.)
     pub fn keepalive(&self) -> io::Result<Option<Duration>> {
         super::options::keepalive(socket2::SockRef::from(self.fd.io()))
     }
@@ -341,8 +342,8 @@ impl ListenerBuilder {
     }
 
     /// Set `IPV6_V6ONLY` on an IPv6 listener: `true` accepts IPv6 only, `false` IPv4-mapped
-    /// connections too (on `[::]`). Unset: the system default (Linux: both). No effect on an
-    /// IPv4 address.
+    /// connections too (on `[::]`). Unset: the system default (Linux: both; Windows: IPv6
+    /// only). No effect on an IPv4 address.
     pub fn only_v6(mut self, on: bool) -> Self {
         self.only_v6 = Some(on);
         self

@@ -79,7 +79,8 @@ impl UdpSocket {
     }
 
     /// Whether an IPv6 socket takes IPv6 traffic only (`IPV6_V6ONLY`; set it before binding
-    /// with [`UdpSocket::from_std_in`] over a `socket2` socket).
+    /// with [`UdpSocket::from_std_in`] over a `socket2` socket). The default is the system's:
+    /// off on Linux, on on Windows.
     pub fn only_v6(&self) -> io::Result<bool> {
         socket2::SockRef::from(self.fd.io()).only_v6()
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use netpoll_core::Mode;
 
-use super::io::op_err;
+use super::io::{op_err, Endpoint, StreamIo};
 use super::{common_methods, pick, std_conversions, stream_io, Async};
 use crate::fd::PollFd;
 use crate::Runtime;
@@ -27,8 +27,12 @@ stream_io!(UnixStream);
 super::options::buffer_options!(UnixStream);
 
 impl UnixStream {
+    /// `MSG_PEEK` through socket2 (`std`'s `UnixStream::peek` is not stable).
     fn peek_raw(s: &std::os::unix::net::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
-        super::io::peek_any(s, buf)
+        // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `peek` only writes
+        // initialised bytes into the slice, so `buf` stays fully initialised.
+        let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        socket2::SockRef::from(s).peek(uninit)
     }
 
     /// Connect to the socket at `path` in the global runtime. A listener whose backlog is full
@@ -210,3 +214,35 @@ impl UnixListener {
 
 std_conversions!(UnixStream, std::os::unix::net::UnixStream);
 std_conversions!(UnixListener, std::os::unix::net::UnixListener);
+
+/// A Unix socket address as Go prints it: the path; `None` when unnamed.
+fn unix_name(a: io::Result<SocketAddr>) -> Option<String> {
+    a.ok()?.as_pathname().map(|p| p.display().to_string())
+}
+
+impl Endpoint for std::os::unix::net::UnixStream {
+    const NET: &'static str = "unix";
+    fn local(&self) -> Option<String> {
+        unix_name(self.local_addr())
+    }
+    fn peer(&self) -> Option<String> {
+        unix_name(self.peer_addr())
+    }
+}
+
+impl StreamIo for std::os::unix::net::UnixStream {
+    fn shutdown_how(&self, how: Shutdown) -> io::Result<()> {
+        self.shutdown(how)
+    }
+}
+
+impl Endpoint for std::os::unix::net::UnixListener {
+    const NET: &'static str = "unix";
+    const LISTENER: bool = true;
+    fn local(&self) -> Option<String> {
+        unix_name(self.local_addr())
+    }
+    fn peer(&self) -> Option<String> {
+        None
+    }
+}

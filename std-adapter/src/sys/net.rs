@@ -293,6 +293,35 @@ pub(crate) fn udp_no_connreset(s: BorrowedSource<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// The keep-alive idle time: `TCP_KEEPALIVE`, Windows' name for `TCP_KEEPIDLE` (whole
+/// seconds; Windows 10 1709 and later). socket2 has no getter on Windows, where it sets the
+/// time through `SIO_KEEPALIVE_VALS`, an ioctl that cannot be read back; the option reads
+/// what that ioctl set.
+#[cfg(windows)]
+pub(crate) fn tcp_keepalive_time(s: BorrowedSource<'_>) -> io::Result<std::time::Duration> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{
+        getsockopt, IPPROTO_TCP, SOCKET_ERROR, TCP_KEEPALIVE,
+    };
+    let mut secs: u32 = 0;
+    let mut len = std::mem::size_of::<u32>() as i32;
+    // SAFETY: `secs` is a writable 4-byte buffer and `len` holds its size, both alive for the
+    // call; the socket is borrowed from a live one.
+    let r = unsafe {
+        getsockopt(
+            s.as_raw_socket() as usize,
+            IPPROTO_TCP,
+            TCP_KEEPALIVE,
+            (&mut secs as *mut u32).cast(),
+            &mut len,
+        )
+    };
+    if r == SOCKET_ERROR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::time::Duration::from_secs(secs.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

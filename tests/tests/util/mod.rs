@@ -1,21 +1,26 @@
-//! Shared helpers for the conformance tests: one runtime per backend, bounded waits, Go-style
-//! deadline arithmetic, a local server, and the checks Go's `isDeadlineExceeded` makes.
+//! Shared helpers for the conformance tests: runtimes per backend and runtime mode, bounded
+//! waits, Go-style deadline arithmetic, a local server, and the checks Go's
+//! `isDeadlineExceeded` makes.
 //!
 //! Every wait in the suite is bounded: a hang becomes a failed test, never a stuck run.
-#![allow(dead_code, unused_macros)]
+// Each test binary uses part of this module.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+mod mode;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use netpoll_std::{
-    is_closed, is_timeout, Async, BackendKind, Closer, Runtime, TcpListener, TcpStream,
+use netpoll_std::{is_closed, is_timeout, Closer, Runtime, TcpListener, TcpStream};
+
+pub use mode::{
+    block_on, driven, go, on_thread_within, recv_within, run, sleep, Handle, Mode, TEST_LIMIT,
 };
 
 /// A generous outer bound for anything that should take milliseconds.
@@ -24,67 +29,140 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// How long a "must not return" test watches an operation that has no deadline (Go: 100ms).
 pub const MUST_NOT_RETURN: Duration = Duration::from_millis(100);
 
-/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and per backend the OS has, in
-/// `mod epoll` (Linux), `mod polling` and `mod polling_oneshot`, each on a fresh runtime. A
-/// body may carry attributes (`#[cfg(unix)]`, `#[cfg_attr(wine, ignore = "why")]`), which
-/// each of its tests gets.
-macro_rules! per_backend {
-    ($($(#[$meta:meta])* $test:ident),* $(,)?) => {
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`), per backend the OS has and per
+/// runtime mode ([`Mode`]), each on a fresh runtime, bounded by [`TEST_LIMIT`]:
+/// * the runtime's poller thread: `mod epoll` (Linux), `mod polling`, `mod polling_oneshot`;
+/// * inline runtimes driven by the body's thread: `mod inline_epoll`, `mod inline_polling`,
+///   `mod inline_polling_oneshot`.
+///
+/// A body may carry attributes (`#[cfg(unix)]`, `#[cfg_attr(wine, ignore = "why")]`), which
+/// each of its tests gets, and after its name `{ inline: #[attr] ... }`, which only its
+/// inline tests get.
+macro_rules! per_runtime {
+    ($($(#[$meta:meta])* $test:ident $({ inline: $(#[$imeta:meta])* })?),* $(,)?) => {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        mod epoll {
+        per_runtime!(@module epoll, Epoll, Poller, [$([$(#[$meta])*] $test),*]);
+        per_runtime!(@module polling, Polling, Poller, [$([$(#[$meta])*] $test),*]);
+        per_runtime!(@module polling_oneshot, PollingOneshot, Poller, [$([$(#[$meta])*] $test),*]);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        per_runtime!(
+            @module inline_epoll, Epoll, Inline,
+            [$([$(#[$meta])* $($(#[$imeta])*)?] $test),*]
+        );
+        per_runtime!(
+            @module inline_polling, Polling, Inline,
+            [$([$(#[$meta])* $($(#[$imeta])*)?] $test),*]
+        );
+        per_runtime!(
+            @module inline_polling_oneshot, PollingOneshot, Inline,
+            [$([$(#[$meta])* $($(#[$imeta])*)?] $test),*]
+        );
+    };
+    (@module $name:ident, $kind:ident, $mode:ident, [$([$(#[$meta:meta])*] $test:ident),*]) => {
+        mod $name {
             $( $(#[$meta])* #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::Epoll))
-            } )*
-        }
-        mod polling {
-            $( $(#[$meta])* #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::Polling))
-            } )*
-        }
-        mod polling_oneshot {
-            $( $(#[$meta])* #[test] fn $test() {
-                super::$test(&crate::util::rt(netpoll_std::BackendKind::PollingOneshot))
+                crate::util::run(
+                    netpoll_std::BackendKind::$kind,
+                    crate::util::Mode::$mode,
+                    super::$test,
+                )
             } )*
         }
     };
 }
 
-/// A fresh runtime on `kind` with a small descriptor pool.
-pub fn rt(kind: BackendKind) -> Runtime {
-    Runtime::builder()
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and backend in `mod green`
+/// (`green::epoll`, `green::polling`, `green::polling_oneshot`; Unix), running the body inside
+/// a green coroutine on a one-worker [`Scheduler`](netpoll_std::green::Scheduler) over that
+/// backend, with the worker's runtime: every blocking call the body makes, and those of the
+/// coroutines it starts with [`go`], parks a coroutine instead of a thread.
+macro_rules! green_mode {
+    ($($test:ident),* $(,)?) => {
+        #[cfg(unix)]
+        mod green {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            green_mode!(@module epoll, Epoll, $($test),*);
+            green_mode!(@module polling, Polling, $($test),*);
+            green_mode!(@module polling_oneshot, PollingOneshot, $($test),*);
+        }
+    };
+    (@module $name:ident, $kind:ident, $($test:ident),*) => {
+        mod $name {
+            $( #[test] fn $test() {
+                crate::util::in_green(netpoll_std::BackendKind::$kind, super::super::$test)
+            } )*
+        }
+    };
+}
+
+/// Run `body` inside a coroutine on a one-worker scheduler over `kind`, with the worker's
+/// runtime; fail the test on a panic or if it takes longer than [`TEST_LIMIT`].
+#[cfg(unix)]
+pub fn in_green(kind: netpoll_std::BackendKind, body: fn(&Runtime)) {
+    let sched = netpoll_std::green::Scheduler::builder()
+        .workers(1)
         .backend(kind)
         .capacity(256)
         .build()
-        .expect("runtime")
+        .expect("scheduler");
+    let h = sched
+        .spawn(move || {
+            let rt = netpoll_std::green::current_runtime().expect("in a coroutine");
+            body(&rt);
+        })
+        .expect("spawn");
+    let start = Instant::now();
+    while !h.is_finished() {
+        assert!(
+            start.elapsed() < TEST_LIMIT,
+            "green: not done within {TEST_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Err(p) = h.join() {
+        std::panic::resume_unwind(p);
+    }
 }
 
-/// Run `f` on its own thread and return its result; fail the test if it takes longer than
-/// `limit` (the thread is left behind, the test run goes on).
+/// Run `f` and return its result; fail the test if it takes longer than `limit`.
+///
+/// Elsewhere `f` runs on a thread of its own, left behind if it hangs. On the driver of an
+/// inline runtime it runs right here, so that its calls drive the runtime as the body's own
+/// calls do (a hang is then caught by the test's [`TEST_LIMIT`]).
 pub fn bounded<T: Send + 'static>(
     what: &str,
     limit: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not done within {limit:?}"),
+    if driven().is_some() {
+        let start = Instant::now();
+        let v = f();
+        let took = start.elapsed();
+        assert!(took <= limit, "{what}: took {took:?}, over {limit:?}");
+        return v;
+    }
+    match on_thread_within(limit, f) {
+        Some(v) => v,
+        None => panic!("{what}: not done within {limit:?}"),
     }
 }
 
-/// Join `h`, failing the test if the thread is not done within [`LIMIT`] or panicked.
-pub fn join<T: Send + 'static>(what: &str, h: JoinHandle<T>) -> T {
+/// Join `h`, failing the test if it is not done within [`LIMIT`]; its panic goes on here.
+pub fn join<T: Send + 'static>(what: &str, h: impl Into<Handle<T>>) -> T {
     join_within(what, LIMIT, h)
 }
 
-/// Join `h`, failing the test if the thread is not done within `limit` or panicked.
-pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: JoinHandle<T>) -> T {
-    match bounded(what, limit, move || h.join()) {
+/// Join `h`, failing the test if it is not done within `limit`; its panic goes on here.
+pub fn join_within<T: Send + 'static>(what: &str, limit: Duration, h: impl Into<Handle<T>>) -> T {
+    let h = h.into();
+    let start = Instant::now();
+    while !h.is_finished() {
+        assert!(start.elapsed() < limit, "{what}: not done within {limit:?}");
+        sleep(Duration::from_millis(1));
+    }
+    match h.join() {
         Ok(v) => v,
-        Err(_) => panic!("{what}: thread panicked"),
+        Err(p) => std::panic::resume_unwind(p),
     }
 }
 
@@ -93,7 +171,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < LIMIT, "{what}: not true within {LIMIT:?}");
-        thread::sleep(Duration::from_millis(1));
+        sleep(Duration::from_millis(1));
     }
 }
 
@@ -204,21 +282,85 @@ where
     );
 }
 
+/// Go's `TestReadTimeout` as Go runs it, on a stream `s` with `msg` queued to read: `set`
+/// sets its read deadline, `read` reads.
+///
+/// A deadline in the past fails two reads although data is ready. Then, with a deadline
+/// 50 ms away, one-byte reads with a third of that between them (Go's `time.Sleep(timeout /
+/// 3)`): the deadline passes while most of the message is still queued, and the read after
+/// it fails although data is ready, and so does the next. Beyond Go: the first failure is the
+/// timeout too and comes no earlier than the deadline, the bytes read are the message's
+/// first, and the failed reads consumed nothing: the rest is still there to be read.
+pub fn read_timeout_with_data_queued<S>(
+    s: &mut S,
+    msg: &[u8],
+    set: fn(&S, Option<Instant>) -> io::Result<()>,
+    read: fn(&mut S, &mut [u8]) -> io::Result<usize>,
+) {
+    let mut b = [0u8; 1];
+    set(s, Some(ago(Duration::from_secs(5)))).expect("set_read_deadline");
+    for j in 0..2 {
+        expect_timeout(read(s, &mut b), &format!("past deadline, read #{j}"));
+    }
+
+    let timeout = Duration::from_millis(50);
+    let deadline = after(timeout);
+    set(s, Some(deadline)).expect("set_read_deadline");
+    let mut got = Vec::new();
+    let err = loop {
+        match read(s, &mut b) {
+            Ok(1) => {
+                got.push(b[0]);
+                sleep(timeout / 3);
+            }
+            Ok(n) => panic!("read {n} bytes into one"),
+            Err(e) => break e,
+        }
+    };
+    assert_timeout(&err, "read as the deadline passes");
+    assert!(Instant::now() >= deadline, "timed out before the deadline");
+    expect_timeout(read(s, &mut b), "read after the timeout");
+    eprintln!(
+        "{} of {} bytes read before the deadline passed",
+        got.len(),
+        msg.len()
+    );
+    assert!(
+        msg.starts_with(&got),
+        "read {got:?}, not the start of {msg:?}"
+    );
+    // A byte per 16.7 ms cannot take the whole message in 50 ms, unless the deadline's timer
+    // fired over 250 ms late.
+    assert!(
+        got.len() < msg.len(),
+        "the whole message was read before the deadline fired"
+    );
+
+    set(s, Some(after(LIMIT))).expect("set_read_deadline");
+    let mut rest = got;
+    while rest.len() < msg.len() {
+        let n = read(s, &mut b).expect("the rest of the message");
+        rest.extend_from_slice(&b[..n]);
+        assert!(n > 0, "end of file before the rest of the message");
+    }
+    assert_eq!(rest, msg);
+}
+
 /// Go's `localServer`: a listener whose `handler` runs on its own thread until
 /// [`shutdown`](Self::shutdown) closes the listener.
 pub struct LocalServer {
     addr: SocketAddr,
     closer: Closer,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<Handle<()>>,
 }
 
 impl LocalServer {
-    /// Bind a loopback listener in `rt` and run `handler` with it on a new thread.
+    /// Bind a loopback listener in `rt` and run `handler` with it on a new thread ([`go`]).
     pub fn start(rt: &Runtime, handler: impl FnOnce(Arc<TcpListener>) + Send + 'static) -> Self {
         let l = Arc::new(local_listener(rt));
         let addr = l.local_addr().expect("addr");
         let closer = l.closer();
-        let thread = Some(thread::spawn(move || handler(l)));
+        let thread = Some(go(move || handler(l)));
         LocalServer {
             addr,
             closer,
@@ -245,60 +387,6 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         // On a failing test: do not leave a handler parked in accept.
         let _ = self.closer.close();
-    }
-}
-
-/// A stream that several tasks can use at once, one per direction (a reader task and a writer
-/// task), while the test still reaches it to set deadlines. The lock is held only during one
-/// poll.
-#[derive(Clone)]
-pub struct SharedStream(pub Arc<Mutex<Async<TcpStream>>>);
-
-impl SharedStream {
-    /// Share `s`.
-    pub fn new(s: impl Into<Async<TcpStream>>) -> Self {
-        SharedStream(Arc::new(Mutex::new(s.into())))
-    }
-
-    /// Run `f` on the stream (to set a deadline, close it, ...).
-    pub fn with<T>(&self, f: impl FnOnce(&TcpStream) -> T) -> T {
-        f(self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_ref())
-    }
-}
-
-impl futures_lite::AsyncRead for SharedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_read(cx, buf)
-    }
-}
-
-impl futures_lite::AsyncWrite for SharedStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Pin::new(&mut *s).poll_close(cx)
     }
 }
 
@@ -362,7 +450,7 @@ pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
     close: impl FnOnce(),
 ) -> io::Error {
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
+    let _ = go(move || {
         let _ = tx.send(op());
     });
     let start = Instant::now();
@@ -371,15 +459,15 @@ pub fn blocked_until_closed<T: std::fmt::Debug + Send + 'static>(
             panic!("{what}: expected not to return, but it returned with {r:?}");
         }
         assert!(start.elapsed() < LIMIT, "{what}: never started waiting");
-        thread::sleep(Duration::from_millis(1));
+        sleep(Duration::from_millis(1));
     }
-    if let Ok(r) = rx.recv_timeout(MUST_NOT_RETURN) {
+    if let Some(r) = recv_within(&rx, MUST_NOT_RETURN) {
         panic!("{what}: expected not to return, but it returned with {r:?}");
     }
     close();
-    match rx.recv_timeout(LIMIT) {
-        Ok(Err(e)) => e,
-        Ok(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
-        Err(_) => panic!("{what}: close did not wake it within {LIMIT:?}"),
+    match recv_within(&rx, LIMIT) {
+        Some(Err(e)) => e,
+        Some(Ok(v)) => panic!("{what}: succeeded after close: {v:?}"),
+        None => panic!("{what}: close did not wake it within {LIMIT:?}"),
     }
 }

@@ -11,11 +11,13 @@ use netpoll_std::{
     deadline_after, is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream,
 };
 
-/// Blocking (thread per connection) or async (worker threads).
+/// Blocking (thread per connection), async (worker threads) or green (the blocking handler
+/// on coroutines over the worker threads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Blocking,
     Async,
+    Green,
 }
 
 impl std::str::FromStr for Mode {
@@ -24,7 +26,8 @@ impl std::str::FromStr for Mode {
         match s {
             "blocking" => Ok(Mode::Blocking),
             "async" => Ok(Mode::Async),
-            _ => Err(format!("unknown mode {s:?} (blocking|async)")),
+            "green" => Ok(Mode::Green),
+            _ => Err(format!("unknown mode {s:?} (blocking|async|green)")),
         }
     }
 }
@@ -62,6 +65,16 @@ pub fn serve(
         Mode::Async => Server::new()
             .workers(workers)
             .spawn_async(listener, move |s| echo_async(s, timeouts, stats.clone())),
+        // The blocking handler as it is: its reads and writes park the coroutine.
+        #[cfg(unix)]
+        Mode::Green => Server::new()
+            .workers(workers)
+            .green(listener, move |s| echo_blocking(s, timeouts, &stats)),
+        #[cfg(not(unix))]
+        Mode::Green => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "green mode needs Unix",
+        )),
     }
 }
 
