@@ -30,6 +30,7 @@ pub(crate) mod io;
 mod listener;
 mod offload;
 pub(crate) mod options;
+pub mod ready;
 pub(crate) mod split;
 mod tcp;
 mod udp;
@@ -162,8 +163,8 @@ macro_rules! common_methods {
     };
 }
 
-/// `Read`/`Write` on `T` and `&T` for a stream type, and everything async (see
-/// [`Async`]) and split (see [`ReadHalf`]).
+/// `Read`/`Write` on `T` and `&T` for a stream type, everything async (see [`Async`]) and
+/// split (see [`ReadHalf`]), readiness waits and `try_read`/`try_write` (see [`ready`]).
 macro_rules! stream_io {
     ($ty:ident) => {
         impl std::io::Read for &$ty {
@@ -224,6 +225,8 @@ macro_rules! stream_io {
 
         $crate::net::async_io::async_stream!($ty);
         $crate::net::split::split_stream!($ty);
+        $crate::net::ready::readiness_methods!($ty);
+        $crate::net::ready::try_stream_methods!($ty);
     };
 }
 
