@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netpoll_std::{
-    deadline_after, is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream,
-};
+use netpoll_std::{is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream};
 
 /// Blocking (thread per connection), async (worker threads) or green (the blocking handler
 /// on coroutines over the worker threads).
@@ -82,7 +80,7 @@ fn echo_blocking(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
     let mut buf = [0u8; 4096];
     loop {
         if let Some(d) = t.idle {
-            if s.set_read_deadline(deadline_after(d)).is_err() {
+            if s.set_read_deadline_after(d).is_err() {
                 return;
             }
         }
@@ -90,7 +88,7 @@ fn echo_blocking(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
             Ok(0) => return,
             Ok(n) => {
                 if let Some(d) = t.write {
-                    if s.set_write_deadline(deadline_after(d)).is_err() {
+                    if s.set_write_deadline_after(d).is_err() {
                         return;
                     }
                 }
@@ -109,40 +107,106 @@ fn echo_blocking(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
     }
 }
 
-async fn echo_async(mut s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
-    use futures_io::{AsyncRead, AsyncWrite};
-    use std::future::poll_fn;
-    use std::pin::Pin;
-    let mut buf = [0u8; 4096];
+/// The async handler's read buffer: one per worker thread, lent to a read only while it
+/// runs (never across an `await`), so an idle connection's task owns no buffer: it waits in
+/// `readable()`, then reads and echoes without waiting. Only bytes a full send buffer did
+/// not take are copied out, into a buffer of the connection's own until they are written.
+const ASYNC_BUF: usize = 4096;
+
+thread_local! {
+    static WORKER_BUF: std::cell::RefCell<[u8; ASYNC_BUF]> =
+        const { std::cell::RefCell::new([0; ASYNC_BUF]) };
+}
+
+/// What one read-and-echo step did.
+enum Step {
+    /// Nothing to read after all: wait again.
+    Again,
+    /// Echoed `n` bytes.
+    Echoed(usize),
+    /// Read `n` bytes; these (the tail the send buffer did not take) are still to be written.
+    Partial(usize, Vec<u8>),
+    /// End-of-file, a failed write, or a read error (a read timeout counts as idle).
+    Done(Option<io::Error>),
+}
+
+async fn echo_async(s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
+    let s = s.into_inner();
     loop {
         if let Some(d) = t.idle {
-            if s.set_read_deadline(deadline_after(d)).is_err() {
+            if s.set_read_deadline_after(d).is_err() {
                 return;
             }
         }
-        match poll_fn(|cx| Pin::new(&mut s).poll_read(cx, &mut buf)).await {
-            Ok(0) => return,
-            Ok(n) => {
-                if let Some(d) = t.write {
-                    if s.set_write_deadline(deadline_after(d)).is_err() {
-                        return;
-                    }
-                }
-                let mut off = 0;
-                while off < n {
-                    match poll_fn(|cx| Pin::new(&mut s).poll_write(cx, &buf[off..n])).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(w) => off += w,
-                    }
+        if let Err(e) = s.readable().await {
+            count_idle(&e, &stats);
+            return;
+        }
+        let step = WORKER_BUF.with(|b| match b.try_borrow_mut() {
+            Ok(mut buf) => read_and_echo(&s, &mut buf[..], t),
+            // Not reachable (the borrow never spans an await); a connection-owned buffer
+            // would do, but reading nothing and waiting again is enough.
+            Err(_) => Step::Again,
+        });
+        match step {
+            Step::Again => {}
+            Step::Echoed(n) => {
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Step::Partial(n, rest) => {
+                if write_all_async(&s, &rest).await.is_err() {
+                    return;
                 }
                 stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(e) => {
-                if is_timeout(&e) {
-                    stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+            Step::Done(e) => {
+                if let Some(e) = e {
+                    count_idle(&e, &stats);
                 }
                 return;
             }
         }
     }
+}
+
+fn count_idle(e: &io::Error, stats: &EchoStats) {
+    if is_timeout(e) {
+        stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Read what is queued into `buf` and write it back as far as the send buffer takes it,
+/// without waiting.
+fn read_and_echo(s: &TcpStream, buf: &mut [u8], t: Timeouts) -> Step {
+    let n = match s.try_read(buf) {
+        Ok(0) => return Step::Done(None),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Again,
+        Err(e) => return Step::Done(Some(e)),
+    };
+    if let Some(d) = t.write {
+        if s.set_write_deadline_after(d).is_err() {
+            return Step::Done(None);
+        }
+    }
+    match s.try_write(&buf[..n]) {
+        Ok(w) if w == n => Step::Echoed(n),
+        Ok(w) => Step::Partial(n, buf[w..n].to_vec()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Partial(n, buf[..n].to_vec()),
+        // A failed write is not an idle connection.
+        Err(_) => Step::Done(None),
+    }
+}
+
+/// Write all of `rest`, waiting for room in between (bounded by the write deadline).
+async fn write_all_async(s: &TcpStream, mut rest: &[u8]) -> io::Result<()> {
+    while !rest.is_empty() {
+        match s.try_write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(w) => rest = &rest[w..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
