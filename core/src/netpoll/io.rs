@@ -56,6 +56,7 @@ where
 {
     /// Take `mode`'s lock of `h` if no other operation holds it: `Ok(None)` if one does
     /// (nothing is queued).
+    #[inline]
     pub fn try_lock(
         &self,
         h: Handle,

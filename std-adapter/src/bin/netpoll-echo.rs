@@ -2,7 +2,7 @@
 //! (Ctrl-C or Ctrl-Break on Windows) and then shutting down gracefully.
 //!
 //! ```text
-//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|green \
+//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|async-readable|green \
 //!     --workers N --idle-timeout SECONDS [--write-timeout SECONDS] [--grace SECONDS]
 //! ```
 //!
@@ -44,10 +44,11 @@ fn cli() -> Cli {
             Flag::value("addr", "HOST:PORT", "127.0.0.1:7000", "address to listen on"),
             Flag::value(
                 "mode",
-                "blocking|async|green",
+                "blocking|async|async-readable|green",
                 "blocking",
-                "a thread per connection, tasks on async workers, or the blocking handler on \
-                 green coroutines over the workers",
+                "a thread per connection, tasks on async workers (async-readable: waiting with \
+                 readable() and reading with try_read), or the blocking handler on green \
+                 coroutines over the workers",
             ),
             Flag::value(
                 "workers",
@@ -132,6 +133,7 @@ fn main() -> ExitCode {
     let mode = match o.mode {
         Mode::Blocking => "blocking, a thread per connection".to_string(),
         Mode::Async => format!("async, {} workers", o.workers),
+        Mode::AsyncReadable => format!("async with readable(), {} workers", o.workers),
         Mode::Green => format!("green, coroutines on {} workers", o.workers),
     };
     eprintln!(

@@ -104,6 +104,7 @@ macro_rules! try_stream_methods {
             /// another read is running), `Ok(0)` at end-of-file. Fails at once with "i/o
             /// timeout" past the read deadline and with "use of closed network connection"
             /// once closed. An empty `buf` reads nothing and returns `Ok(0)`.
+            #[inline]
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 if buf.is_empty() {
                     return self
@@ -122,6 +123,7 @@ macro_rules! try_stream_methods {
             /// Write what fits of `buf` without waiting: `WouldBlock` if nothing fits (or
             /// another write is running). Fails at once with "i/o timeout" past the write
             /// deadline and with "use of closed network connection" once closed.
+            #[inline]
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 self.fd
                     .try_io(netpoll_core::Mode::Write, |s| {

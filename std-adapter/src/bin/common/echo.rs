@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use netpoll_std::{is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream};
 
-/// Blocking (thread per connection), async (worker threads) or green (the blocking handler
-/// on coroutines over the worker threads).
+/// Blocking (thread per connection), async (worker threads; two ways of reading, both
+/// without a buffer per connection) or green (the blocking handler on coroutines over the
+/// worker threads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Blocking,
     Async,
+    /// Async, waiting with `readable()` and reading with `try_read` (see `echo_readable`).
+    AsyncReadable,
     Green,
 }
 
@@ -24,8 +27,11 @@ impl std::str::FromStr for Mode {
         match s {
             "blocking" => Ok(Mode::Blocking),
             "async" => Ok(Mode::Async),
+            "async-readable" => Ok(Mode::AsyncReadable),
             "green" => Ok(Mode::Green),
-            _ => Err(format!("unknown mode {s:?} (blocking|async|green)")),
+            _ => Err(format!(
+                "unknown mode {s:?} (blocking|async|async-readable|green)"
+            )),
         }
     }
 }
@@ -63,6 +69,9 @@ pub fn serve(
         Mode::Async => Server::new()
             .workers(workers)
             .spawn_async(listener, move |s| echo_async(s, timeouts, stats.clone())),
+        Mode::AsyncReadable => Server::new()
+            .workers(workers)
+            .spawn_async(listener, move |s| echo_readable(s, timeouts, stats.clone())),
         // The blocking handler as it is: its reads and writes park the coroutine.
         #[cfg(unix)]
         Mode::Green => Server::new()
@@ -107,10 +116,10 @@ fn echo_blocking(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
     }
 }
 
-/// The async handler's read buffer: one per worker thread, lent to a read only while it
-/// runs (never across an `await`), so an idle connection's task owns no buffer: it waits in
-/// `readable()`, then reads and echoes without waiting. Only bytes a full send buffer did
-/// not take are copied out, into a buffer of the connection's own until they are written.
+/// The async handlers' read buffer: one per worker thread, lent to a read only while it
+/// runs (never across an `await`), so an idle connection's task owns no buffer. Only bytes a
+/// full send buffer did not take are copied out, into a buffer of the connection's own until
+/// they are written.
 const ASYNC_BUF: usize = 4096;
 
 thread_local! {
@@ -130,7 +139,51 @@ enum Step {
     Done(Option<io::Error>),
 }
 
-async fn echo_async(s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
+async fn echo_async(mut s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
+    use futures_io::AsyncRead;
+    use std::pin::Pin;
+    use std::task::Poll;
+    loop {
+        if let Some(d) = t.idle {
+            if s.set_read_deadline_after(d).is_err() {
+                return;
+            }
+        }
+        // The worker's buffer is lent to each poll of the read only: a read that has to
+        // wait keeps nothing of it (a `poll_read` that returns `Pending` has read nothing),
+        // so the waiting task owns no buffer, and the data is echoed before the poll returns.
+        let step = std::future::poll_fn(|cx| {
+            WORKER_BUF.with(|b| {
+                let Ok(mut buf) = b.try_borrow_mut() else {
+                    // Not reachable: the borrow never spans an await.
+                    return Poll::Ready(Step::Done(None));
+                };
+                match Pin::new(&mut s).poll_read(cx, &mut buf[..]) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(0)) => Poll::Ready(Step::Done(None)),
+                    Poll::Ready(Ok(n)) => Poll::Ready(echo_back(&s, &buf[..n], t)),
+                    Poll::Ready(Err(e)) => Poll::Ready(Step::Done(Some(e))),
+                }
+            })
+        })
+        .await;
+        match step {
+            Step::Echoed(n) => {
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            other => {
+                if !finish_step(&s, other, &stats).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Async too, written with the readiness API: wait in `readable()`, then `try_read` into the
+/// worker's buffer and `try_write` back. The same memory as [`echo_async`]; one more
+/// direction-lock round per message (the wait's and the read's), which callgrind counts.
+async fn echo_readable(s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
     let s = s.into_inner();
     loop {
         if let Some(d) = t.idle {
@@ -144,27 +197,35 @@ async fn echo_async(s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) {
         }
         let step = WORKER_BUF.with(|b| match b.try_borrow_mut() {
             Ok(mut buf) => read_and_echo(&s, &mut buf[..], t),
-            // Not reachable (the borrow never spans an await); a connection-owned buffer
-            // would do, but reading nothing and waiting again is enough.
-            Err(_) => Step::Again,
+            // Not reachable (the borrow never spans an await).
+            Err(_) => Step::Done(None),
         });
-        match step {
-            Step::Again => {}
-            Step::Echoed(n) => {
-                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if !finish_step(&s, step, &stats).await {
+            return;
+        }
+    }
+}
+
+/// Count what a step did and write what it left; `false` once the connection is done.
+async fn finish_step(s: &TcpStream, step: Step, stats: &EchoStats) -> bool {
+    match step {
+        Step::Again => true,
+        Step::Echoed(n) => {
+            stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            true
+        }
+        Step::Partial(n, rest) => {
+            if write_all_async(s, &rest).await.is_err() {
+                return false;
             }
-            Step::Partial(n, rest) => {
-                if write_all_async(&s, &rest).await.is_err() {
-                    return;
-                }
-                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            true
+        }
+        Step::Done(e) => {
+            if let Some(e) = e {
+                count_idle(&e, stats);
             }
-            Step::Done(e) => {
-                if let Some(e) = e {
-                    count_idle(&e, &stats);
-                }
-                return;
-            }
+            false
         }
     }
 }
@@ -178,21 +239,27 @@ fn count_idle(e: &io::Error, stats: &EchoStats) {
 /// Read what is queued into `buf` and write it back as far as the send buffer takes it,
 /// without waiting.
 fn read_and_echo(s: &TcpStream, buf: &mut [u8], t: Timeouts) -> Step {
-    let n = match s.try_read(buf) {
-        Ok(0) => return Step::Done(None),
-        Ok(n) => n,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Again,
-        Err(e) => return Step::Done(Some(e)),
-    };
+    match s.try_read(buf) {
+        Ok(0) => Step::Done(None),
+        Ok(n) => echo_back(s, &buf[..n], t),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Again,
+        Err(e) => Step::Done(Some(e)),
+    }
+}
+
+/// Write `data` back as far as the send buffer takes it, without waiting.
+#[inline]
+fn echo_back(s: &TcpStream, data: &[u8], t: Timeouts) -> Step {
+    let n = data.len();
     if let Some(d) = t.write {
         if s.set_write_deadline_after(d).is_err() {
             return Step::Done(None);
         }
     }
-    match s.try_write(&buf[..n]) {
+    match s.try_write(data) {
         Ok(w) if w == n => Step::Echoed(n),
-        Ok(w) => Step::Partial(n, buf[w..n].to_vec()),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Partial(n, buf[..n].to_vec()),
+        Ok(w) => Step::Partial(n, data[w..].to_vec()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Partial(n, data.to_vec()),
         // A failed write is not an idle connection.
         Err(_) => Step::Done(None),
     }
