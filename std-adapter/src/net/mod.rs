@@ -12,7 +12,10 @@
 //! * **async**: [`Async<TcpStream>`](Async) and [`Async<UnixStream>`](Async) (from
 //!   `into_async`, `accept_async`, `connect_async`): `futures_io::AsyncRead`/`AsyncWrite`
 //!   (and tokio's with the `tokio` feature), usable from any executor: the task's waker is
-//!   woken by the runtime's poller thread. Listeners and UDP sockets have `*_async` methods.
+//!   woken by the runtime's poller thread. Listeners and UDP sockets have `*_async` methods;
+//! * **readiness**: `readable()`/`writable()` (async), `wait_readable()`/`wait_writable()`
+//!   (blocking) and the non-blocking `try_read`/`try_write` (`try_recv*`/`try_send*` on UDP),
+//!   for a server that waits for data without lending a buffer to the wait (see [`ready`]).
 //!
 //! A stream can be shared by `&T`, [`try_clone`](TcpStream::try_clone), or split into owned
 //! [`ReadHalf`] and [`WriteHalf`] (`into_split`). Errors name the operation and the
