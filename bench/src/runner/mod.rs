@@ -73,7 +73,7 @@ pub fn cli() -> Cli {
             Flag::optional(
                 "servers",
                 "LIST",
-                "only these (tokio-ct,tokio-mt,go,netpoll-async,netpoll-green,netpoll-blocking); default: all",
+                "only these (tokio-ct,tokio-mt,tokio-mt1,go,netpoll-async,netpoll-green,netpoll-blocking); default: all",
             ),
             Flag::value(
                 "warmup",
@@ -596,7 +596,7 @@ pub fn run(o: &Options) -> Result<bool, String> {
         let mut entries: Vec<Entry> = Vec::new();
         for spec in &s.specs {
             entries.push(Entry::plain(spec));
-            if spec.name != "tokio-mt" && spec.name != "netpoll-blocking" {
+            if !spec.name.starts_with("tokio-mt") && spec.name != "netpoll-blocking" {
                 entries.extend(Entry::with_deadline(spec));
             }
         }

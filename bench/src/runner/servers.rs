@@ -122,8 +122,16 @@ pub fn catalogue(bin: &Path, go_echo: Option<PathBuf>, netpoll_echo: bool) -> Ve
         },
         ServerSpec {
             name: "tokio-mt",
-            program: tokio,
+            program: tokio.clone(),
             args: s(&["--addr", "{addr}", "--flavor", "multi"]),
+            deadline_args: Some(s(&["--timeout-ms", "30000"])),
+            idle_scale: true,
+        },
+        // The multi-thread runtime at its cheapest: one worker (the server has one core).
+        ServerSpec {
+            name: "tokio-mt1",
+            program: tokio,
+            args: s(&["--addr", "{addr}", "--flavor", "multi", "--workers", "1"]),
             deadline_args: Some(s(&["--timeout-ms", "30000"])),
             idle_scale: true,
         },
