@@ -71,16 +71,25 @@ macro_rules! per_runtime {
     };
 }
 
-/// Generate one `#[test]` per listed body (`fn(&Runtime)`) in `mod green`, running the body
-/// inside a green coroutine on a one-worker [`Scheduler`](netpoll_std::green::Scheduler)
-/// over epoll, with the worker's runtime: every blocking call the body makes, and those of
-/// the coroutines it starts with [`go`], parks a coroutine instead of a thread.
+/// Generate one `#[test]` per listed body (`fn(&Runtime)`) and backend in `mod green`
+/// (`green::epoll`, `green::polling`, `green::polling_oneshot`; Unix), running the body inside
+/// a green coroutine on a one-worker [`Scheduler`](netpoll_std::green::Scheduler) over that
+/// backend, with the worker's runtime: every blocking call the body makes, and those of the
+/// coroutines it starts with [`go`], parks a coroutine instead of a thread.
 macro_rules! green_mode {
     ($($test:ident),* $(,)?) => {
         #[cfg(unix)]
         mod green {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            green_mode!(@module epoll, Epoll, $($test),*);
+            green_mode!(@module polling, Polling, $($test),*);
+            green_mode!(@module polling_oneshot, PollingOneshot, $($test),*);
+        }
+    };
+    (@module $name:ident, $kind:ident, $($test:ident),*) => {
+        mod $name {
             $( #[test] fn $test() {
-                crate::util::in_green(netpoll_std::BackendKind::Epoll, super::$test)
+                crate::util::in_green(netpoll_std::BackendKind::$kind, super::super::$test)
             } )*
         }
     };
