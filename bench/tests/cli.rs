@@ -29,7 +29,14 @@ fn help_and_errors() {
         ),
         (
             env!("CARGO_BIN_EXE_tokio-echo"),
-            &["--addr", "--flavor", "--workers", "--timeout-ms", "--buf"],
+            &[
+                "--addr",
+                "--flavor",
+                "--workers",
+                "--timeout-ms",
+                "--timeout-on",
+                "--buf",
+            ],
         ),
     ];
     for (bin, names) in bins {

@@ -427,11 +427,58 @@ where
         self.set_deadlines(h, at, READ_EXPIRED | WRITE_EXPIRED)
     }
 
+    /// Set the read deadline `d` from now (Go's `SetReadDeadline(time.Now().Add(d))`). See
+    /// [`set_deadline_after`](Self::set_deadline_after).
+    #[inline]
+    pub fn set_read_deadline_after(&self, h: Handle, d: Duration) -> Result<(), PollError> {
+        self.set_deadlines_after(h, d, READ_EXPIRED)
+    }
+
+    /// Set the write deadline `d` from now. See [`set_deadline_after`](Self::set_deadline_after).
+    #[inline]
+    pub fn set_write_deadline_after(&self, h: Handle, d: Duration) -> Result<(), PollError> {
+        self.set_deadlines_after(h, d, WRITE_EXPIRED)
+    }
+
+    /// Set both deadlines `d` from now: the deadline is [`Clock::deadline_after`]`(d)`, which
+    /// is never earlier than `now + d` and, with a coarse clock, may be a little later (see the
+    /// clock's documentation). This is the cheap form of the per-read reset: the deadline is
+    /// in the future by construction, so nobody asks the clock whether it has passed.
+    /// `Duration::ZERO` expires the deadline at once, like a deadline of now.
+    #[inline]
+    pub fn set_deadline_after(&self, h: Handle, d: Duration) -> Result<(), PollError> {
+        self.set_deadlines_after(h, d, READ_EXPIRED | WRITE_EXPIRED)
+    }
+
     #[inline]
     fn set_deadlines(&self, h: Handle, at: Option<Instant>, which: u32) -> Result<(), PollError> {
-        let d = self.desc(h)?;
         let t = at.map_or(NEVER, Instant::as_nanos);
         let expired = t != NEVER && self.clock.has_passed(Instant::from_nanos(t));
+        self.set_deadline_nanos(h, t, expired, which)
+    }
+
+    #[inline]
+    fn set_deadlines_after(&self, h: Handle, d: Duration, which: u32) -> Result<(), PollError> {
+        if d.is_zero() {
+            // A deadline of now: expired (Go's -1 for a deadline that is not in the future).
+            return self.set_deadline_nanos(h, self.clock.now().as_nanos(), true, which);
+        }
+        // At least now + d with d > 0: in the future, so not expired.
+        let t = self.clock.deadline_after(d).as_nanos();
+        self.set_deadline_nanos(h, t, false, which)
+    }
+
+    /// Set the deadlines in `which` to `t` (`NEVER`: clear them); `expired` says whether `t`
+    /// has passed.
+    #[inline]
+    fn set_deadline_nanos(
+        &self,
+        h: Handle,
+        t: u64,
+        expired: bool,
+        which: u32,
+    ) -> Result<(), PollError> {
+        let d = self.desc(h)?;
         // The per-read reset, inline: a deadline still ahead, on directions that have not
         // expired, no earlier than the loop's next look at this descriptor (`armed`, which is
         // never later than a pending deadline). Nothing else changes: no expired bit, no

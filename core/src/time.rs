@@ -77,6 +77,17 @@ pub trait Clock {
     fn has_passed(&self, at: Instant) -> bool {
         at <= self.now()
     }
+
+    /// A deadline `d` from now, for a deadline set relative to the current time (the per-read
+    /// idle-timeout reset): never earlier than `now() + d`, saturating at [`Instant::MAX`].
+    ///
+    /// The default is exactly `now() + d`. A clock with a cheaper, coarser source may answer
+    /// from it and return a later instant, rounded up by at most that source's resolution
+    /// plus a margin it documents, but never an earlier one: a deadline set this way may fire
+    /// a little late, never early.
+    fn deadline_after(&self, d: Duration) -> Instant {
+        self.now().saturating_add(d)
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
@@ -85,5 +96,8 @@ impl<C: Clock + ?Sized> Clock for &C {
     }
     fn has_passed(&self, at: Instant) -> bool {
         (**self).has_passed(at)
+    }
+    fn deadline_after(&self, d: Duration) -> Instant {
+        (**self).deadline_after(d)
     }
 }

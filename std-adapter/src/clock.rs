@@ -17,6 +17,14 @@ use netpoll_core::{Clock, Instant};
 /// Linux the answer for a deadline more than a few milliseconds away comes from
 /// `CLOCK_MONOTONIC_COARSE` instead (about 13 ns there), which lags the precise clock by less
 /// than one kernel tick. Only deadlines within that margin pay for the precise reading.
+///
+/// A deadline set *relative* to now ([`Clock::deadline_after`], behind the sockets'
+/// `set_read_deadline_after`) is computed from the coarse clock alone on Linux: the coarse
+/// reading plus that margin (two ticks plus a millisecond) plus the duration. It is never
+/// earlier than the precise `now + d` and at most the margin later (9 ms with the common
+/// 4 ms tick, 3 ms with a 1 ms tick), which is what an idle timeout of seconds wants: no
+/// precise clock read, no conversion from `std::time::Instant`, and no question whether the
+/// deadline has passed. Elsewhere it is the precise `now + d`.
 #[derive(Clone, Copy, Debug)]
 pub struct StdClock {
     epoch: std::time::Instant,
@@ -54,13 +62,7 @@ impl StdClock {
     pub fn instant(&self, at: std::time::Instant) -> Instant {
         match at.checked_duration_since(self.epoch) {
             None => Instant::ZERO,
-            // In u64 arithmetic: `Duration::as_nanos` goes through u128.
-            Some(d) => Instant::from_nanos(
-                d.as_secs()
-                    .checked_mul(1_000_000_000)
-                    .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
-                    .unwrap_or(u64::MAX),
-            ),
+            Some(d) => Instant::from_nanos(duration_nanos(d)),
         }
     }
 
@@ -104,6 +106,29 @@ impl Clock for StdClock {
         }
         at <= self.now()
     }
+
+    #[inline]
+    fn deadline_after(&self, d: Duration) -> Instant {
+        if let Some(c) = self.coarse {
+            if let Some(coarse) = coarse_monotonic_ns() {
+                // The precise time since the epoch is less than `coarse - epoch_ns + slack_ns`
+                // (see `has_passed`), so this is at least `now + d`.
+                let upper = coarse.saturating_sub(c.epoch_ns).saturating_add(c.slack_ns);
+                return Instant::from_nanos(upper.saturating_add(duration_nanos(d)));
+            }
+        }
+        self.now().saturating_add(d)
+    }
+}
+
+/// `d` in nanoseconds, saturating (in `u64` arithmetic: `Duration::as_nanos` goes through
+/// `u128`).
+#[inline]
+fn duration_nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 impl Coarse {
@@ -215,6 +240,31 @@ mod tests {
             std::hint::spin_loop();
         }
         assert!(c.has_passed(soon));
+    }
+
+    #[test]
+    fn relative_deadlines_are_never_early() {
+        let c = StdClock::new();
+        for d in [
+            Duration::from_nanos(1),
+            Duration::from_millis(1),
+            Duration::from_secs(30),
+        ] {
+            let before = c.now();
+            let t = c.deadline_after(d);
+            let after = c.now();
+            // Never earlier than the precise now + d (the now taken before is a lower bound).
+            assert!(
+                t >= before.saturating_add(d),
+                "{d:?}: {t:?} < {before:?} + d"
+            );
+            // At most the coarse margin (two ticks and a millisecond; 4 ms ticks here would
+            // make 9 ms, so 50 ms is generous even for a 10 ms tick) later than now + d.
+            let late = t.saturating_duration_since(after.saturating_add(d));
+            assert!(late < Duration::from_millis(50), "{d:?}: {late:?} late");
+            assert!(!c.has_passed(t));
+        }
+        assert_eq!(c.deadline_after(Duration::MAX), Instant::MAX);
     }
 
     #[test]

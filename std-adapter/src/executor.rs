@@ -112,6 +112,7 @@ impl Ord for Timer {
     }
 }
 
+#[cfg(unix)] // used by green mode only
 /// Wake `waker` at `at` (or soon after), from the worker loop of this thread. `false` if this
 /// thread is not a worker (the caller must wait another way).
 pub(crate) fn add_timer(at: Instant, waker: Waker) -> bool {
@@ -156,6 +157,7 @@ fn has_timers() -> bool {
     TIMERS.with(|t| !t.borrow().is_empty())
 }
 
+#[cfg(unix)] // used by green mode only
 /// Spawn `f` on the worker this thread runs; gives `f` back if this thread is not a worker.
 pub(crate) fn spawn_local<F>(f: F) -> Result<(), F>
 where
@@ -188,6 +190,7 @@ where
     Ok(())
 }
 
+#[cfg(unix)] // used by green mode only
 /// The runtime of the worker this thread runs, if any.
 pub(crate) fn current_runtime() -> Option<Runtime> {
     let w = CURRENT.with(Cell::get);
@@ -378,6 +381,7 @@ impl Pool {
         })
     }
 
+    #[cfg(unix)] // used by green mode only
     /// Number of workers.
     pub(crate) fn len(&self) -> usize {
         self.workers.len()

@@ -41,6 +41,8 @@ use crate::runtime::{Runtime, Shared};
 use crate::sys::{net as sysnet, AsSource, Selector, Source};
 use crate::trace;
 
+mod ready;
+
 /// A direction lock of one of this crate's descriptors.
 type Lock<'a> = IoLock<'a, Selector, StdClock, Box<[PollDesc]>>;
 
@@ -55,15 +57,19 @@ pub(crate) struct Inner<S: AsSource + 'static> {
     closed: AtomicBool,
     /// Whether an async wait in each direction is counted in `async_pending_now`.
     pending: [AtomicBool; 2],
-    /// Stream reads only, touched under the read lock: `DRAINED` after a read that returned
-    /// fewer bytes than asked for (the receive queue was empty then), `DRAINED_ARMED` once
-    /// the backend is armed for the wait that follows. Any other read-side operation clears
-    /// it (see `read_stream_wait`).
-    drained: AtomicU8,
+    /// Per direction, touched under its lock: `DRAINED` once the direction is known not to be
+    /// ready because a stream read returned fewer bytes than asked for (the receive queue was
+    /// empty then, unless the backend marked a hang-up or urgent data), `WOULD_BLOCK` after a
+    /// non-blocking attempt said so (conclusive), `DRAINED_ARMED` once the backend is armed
+    /// for the wait that follows. Stream reads and the readiness
+    /// waits use it to wait for an edge without a syscall (see `ready_wait`); every other
+    /// operation in the direction clears it.
+    drained: [AtomicU8; 2],
 }
 
 const DRAINED: u8 = 1;
 const DRAINED_ARMED: u8 = 2;
+const WOULD_BLOCK: u8 = 3;
 
 /// A registered socket. Dropping it deregisters and closes the descriptor.
 pub(crate) struct PollFd<S: AsSource + 'static> {
@@ -106,7 +112,7 @@ impl<S: AsSource + 'static> PollFd<S> {
                 short_read_drains,
                 closed: AtomicBool::new(false),
                 pending: [AtomicBool::new(false), AtomicBool::new(false)],
-                drained: AtomicU8::new(0),
+                drained: [AtomicU8::new(0), AtomicU8::new(0)],
             }),
         })
     }
@@ -176,6 +182,23 @@ impl<S: AsSource + 'static> PollFd<S> {
             Some(Mode::Read) => np.set_read_deadline(h, at),
             Some(Mode::Write) => np.set_write_deadline(h, at),
             None => np.set_deadline(h, at),
+        }
+        .map_err(from_poll)
+    }
+
+    /// Set the read, write or both deadlines `d` from now (see `Clock::deadline_after`).
+    #[inline]
+    pub(crate) fn set_deadline_after(
+        &self,
+        which: Option<Mode>,
+        d: std::time::Duration,
+    ) -> io::Result<()> {
+        let np = &self.shared().np;
+        let h = self.inner.handle;
+        match which {
+            Some(Mode::Read) => np.set_read_deadline_after(h, d),
+            Some(Mode::Write) => np.set_write_deadline_after(h, d),
+            None => np.set_deadline_after(h, d),
         }
         .map_err(from_poll)
     }
@@ -269,9 +292,7 @@ impl<S: AsSource + 'static> PollFd<S> {
         mode: Mode,
         op: &mut impl FnMut(&S) -> io::Result<T>,
     ) -> io::Result<T> {
-        if mode == Mode::Read {
-            self.undrain();
-        }
+        self.undrain(mode);
         loop {
             self.prepare(lock, mode)?;
             match op(&self.inner.io) {
@@ -298,9 +319,7 @@ impl<S: AsSource + 'static> PollFd<S> {
             Poll::Ready(Ok(lock)) => lock,
             other => return self.not_locked(other, mode),
         };
-        if mode == Mode::Read {
-            self.undrain();
-        }
+        self.undrain(mode);
         self.poll_locked(cx, &mut lock, mode, op)
     }
 
@@ -355,9 +374,10 @@ impl<S: AsSource + 'static> PollFd<S> {
         self.inner.unpend(mode);
     }
 
-    fn undrain(&self) {
-        if self.inner.drained.load(Ordering::Relaxed) != 0 {
-            self.inner.drained.store(0, Ordering::Relaxed);
+    fn undrain(&self, mode: Mode) {
+        let d = &self.inner.drained[idx(mode)];
+        if d.load(Ordering::Relaxed) != 0 {
+            d.store(0, Ordering::Relaxed);
         }
     }
 
@@ -388,37 +408,65 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// set after another reader's short read waits for an edge too, which is right, the
     /// queue was empty when that read returned.
     fn read_stream_wait(&self, cx: &mut Context<'_>, lock: &mut Lock<'_>) -> Poll<io::Result<()>> {
-        let state = self.inner.drained.load(Ordering::Relaxed);
+        self.ready_wait(cx, lock, Mode::Read)
+    }
+
+    /// If `mode` is known not to be ready (`drained`), wait for an edge (arming the backend
+    /// first); otherwise `Ready(Ok)` at once. Reads do not wait when the edge that would end
+    /// the wait may never come (`short_read_inconclusive`).
+    fn ready_wait(
+        &self,
+        cx: &mut Context<'_>,
+        lock: &mut Lock<'_>,
+        mode: Mode,
+    ) -> Poll<io::Result<()>> {
+        let drained = &self.inner.drained[idx(mode)];
+        let state = drained.load(Ordering::Relaxed);
         if state == 0 {
             return Poll::Ready(Ok(()));
         }
-        if state == DRAINED {
+        if state != DRAINED_ARMED {
             // Checked once per drained read, before its first wait: a hang-up or urgent data
             // reported after this comes with a READY edge of its own, which the wait below
-            // consumes.
-            if Self::short_read_inconclusive(lock) {
-                self.inner.drained.store(0, Ordering::Relaxed);
+            // consumes. A "would block" needs no such check: the syscall saw the queue.
+            if state == DRAINED && Self::short_read_inconclusive(lock) {
+                drained.store(0, Ordering::Relaxed);
                 return Poll::Ready(Ok(()));
             }
-            if let Err(e) = self.arm(lock, Mode::Read) {
-                self.inner.drained.store(0, Ordering::Relaxed);
+            if let Err(e) = self.arm(lock, mode) {
+                drained.store(0, Ordering::Relaxed);
                 return Poll::Ready(Err(e));
             }
-            self.inner.drained.store(DRAINED_ARMED, Ordering::Relaxed);
+            drained.store(DRAINED_ARMED, Ordering::Relaxed);
         }
         match lock.park(cx) {
             Poll::Ready(r) => {
-                self.inner.drained.store(0, Ordering::Relaxed);
-                Poll::Ready(r.map_err(|e| self.fail(e, Mode::Read)))
+                drained.store(0, Ordering::Relaxed);
+                Poll::Ready(r.map_err(|e| self.fail(e, mode)))
             }
             Poll::Pending => Poll::Pending,
         }
     }
 
+    /// The blocking form of [`ready_wait`](Self::ready_wait).
+    fn ready_wait_blocking(&self, lock: &mut Lock<'_>, mode: Mode) -> io::Result<()> {
+        let drained = &self.inner.drained[idx(mode)];
+        let state = drained.load(Ordering::Relaxed);
+        if state == 0 || (state == DRAINED && Self::short_read_inconclusive(lock)) {
+            drained.store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        drained.store(0, Ordering::Relaxed);
+        if state != DRAINED_ARMED {
+            self.arm(lock, mode)?;
+        }
+        self.wait_blocking(lock, mode)
+    }
+
     fn note_read(&self, r: io::Result<usize>, cap: usize) -> io::Result<usize> {
         match r {
             Ok(n) if n > 0 && n < cap && self.inner.short_read_drains => {
-                self.inner.drained.store(DRAINED, Ordering::Relaxed);
+                self.inner.drained[0].store(DRAINED, Ordering::Relaxed);
                 Ok(n)
             }
             // End-of-file because our own close shut the socket down: "closed", as in Go.
@@ -445,7 +493,7 @@ impl<S: AsSource + 'static> PollFd<S> {
             Poll::Ready(Ok(lock)) => lock,
             other => return self.not_locked(other, Mode::Read),
         };
-        if self.inner.drained.load(Ordering::Relaxed) != 0 {
+        if self.inner.drained[0].load(Ordering::Relaxed) != 0 {
             match self.read_stream_wait(cx, &mut lock) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -469,13 +517,8 @@ impl<S: AsSource + 'static> PollFd<S> {
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let mut lock = self.lock_blocking(Mode::Read)?;
-        let state = self.inner.drained.load(Ordering::Relaxed);
-        if state != 0 && !Self::short_read_inconclusive(&lock) {
-            self.inner.drained.store(0, Ordering::Relaxed);
-            if state == DRAINED {
-                self.arm(&lock, Mode::Read)?;
-            }
-            self.wait_blocking(&mut lock, Mode::Read)?;
+        if self.inner.drained[0].load(Ordering::Relaxed) != 0 {
+            self.ready_wait_blocking(&mut lock, Mode::Read)?;
         }
         let r = self.blocking_locked(&mut lock, Mode::Read, &mut op);
         self.note_read(r, cap)

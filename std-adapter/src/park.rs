@@ -71,6 +71,7 @@ pub(crate) fn block_on<R>(shared: &Shared, mut f: impl FnMut(&mut Context<'_>) -
     })
 }
 
+#[cfg(unix)] // used by green mode only
 /// Poll `f` until it is ready, parking the running green coroutine, or this thread outside
 /// one, in between (for waits that need no runtime loop: a join, a helper thread's result).
 pub(crate) fn wait<R>(mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {

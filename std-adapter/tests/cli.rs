@@ -19,7 +19,14 @@ fn help_lists_every_flag_with_its_default() {
     let flags: [(&str, &[&str]); 2] = [
         (
             ECHO,
-            &["--addr", "--mode", "--workers", "--idle-timeout", "--grace"],
+            &[
+                "--addr",
+                "--mode",
+                "--workers",
+                "--idle-timeout",
+                "--write-timeout",
+                "--grace",
+            ],
         ),
         (
             DEMO,
@@ -52,8 +59,9 @@ fn help_lists_every_flag_with_its_default() {
 
 #[test]
 fn errors_name_the_flag_and_exit_2() {
-    let cases: [(&str, &[&str], &str); 6] = [
+    let cases: [(&str, &[&str], &str); 7] = [
         (ECHO, &["--workers", "many"], "--workers"),
+        (ECHO, &["--write-timeout=nan"], "--write-timeout"),
         (ECHO, &["--workers=0"], "--workers"),
         (ECHO, &["--idle-timeout", "-1"], "--idle-timeout"),
         (ECHO, &["--nope"], "--nope"),

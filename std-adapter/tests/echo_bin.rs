@@ -156,7 +156,7 @@ fn echo_binary_shuts_down_gracefully() {
 #[test]
 fn echo_binary_serves_until_killed() {
     for kind in BackendKind::all() {
-        for mode in ["blocking", "async"] {
+        for mode in ["blocking", "async", "async-readable"] {
             run(kind, mode, End::Kill);
         }
     }

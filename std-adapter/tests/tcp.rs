@@ -89,6 +89,38 @@ fn read_deadline_times_out(rt: &Runtime) {
     assert!(rt.stats().timeouts_seen >= 2);
 }
 
+fn relative_deadlines(rt: &Runtime) {
+    let (mut c, mut s) = tcp_pair(rt);
+    // A read deadline 50 ms from now: never early (the coarse clock rounds up, not down).
+    let start = Instant::now();
+    s.set_read_deadline_after(Duration::from_millis(50))
+        .unwrap();
+    let (err, mut s) = bounded("relative read deadline", move || {
+        let e = s.read(&mut [0u8; 8]).unwrap_err();
+        (e, s)
+    });
+    assert!(is_timeout(&err), "{err}");
+    assert!(start.elapsed() >= Duration::from_millis(50), "fired early");
+    // The write side was not touched.
+    s.write_all(b"w").unwrap();
+    // A long one, reset before every read, lets the reads through.
+    c.write_all(b"abc").unwrap();
+    let mut buf = [0u8; 1];
+    for want in b"abc" {
+        s.set_read_deadline_after(Duration::from_secs(30)).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(buf[0], *want);
+    }
+    // Zero: a deadline of now, both directions.
+    s.set_deadline_after(Duration::ZERO).unwrap();
+    assert!(is_timeout(&s.read(&mut buf).unwrap_err()));
+    assert!(is_timeout(&s.write(b"x").unwrap_err()));
+    // Too far to represent: no deadline.
+    s.set_write_deadline_after(Duration::MAX).unwrap();
+    s.write_all(b"y").unwrap();
+    c.read_exact(&mut [0u8; 2]).unwrap();
+}
+
 fn write_deadline_times_out(rt: &Runtime) {
     let (_c, s) = tcp_pair(rt);
     s.set_write_deadline(in_ms(50)).unwrap();
@@ -380,6 +412,7 @@ per_backend!(
     echo_blocking,
     large_transfer_blocks_and_resumes,
     read_deadline_times_out,
+    relative_deadlines,
     write_deadline_times_out,
     deadline_in_the_past_fails_at_once,
     new_deadline_wakes_blocked_reader,

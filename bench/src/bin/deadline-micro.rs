@@ -3,15 +3,17 @@
 //! absolute read deadline 30 s ahead on a connected TCP stream (never reached).
 //!
 //! ```text
-//! deadline-micro [--iters 1000000] [--precomputed]
+//! deadline-micro [--iters 1000000] [--precomputed | --relative]
 //! ```
 //! Without `--precomputed` each iteration reads the clock (`Instant::now() + 30 s`), as a server
 //! does before every read, so the figure includes the caller's clock read. With
 //! `--precomputed` (the counterpart of `BenchmarkSetReadDeadlinePrecomputed`) the clock is read
 //! once and iteration `i` sets `base + i ns`: a new, strictly later deadline each time, and
-//! only the deadline operation is timed.
+//! only the deadline operation is timed. With `--relative` each iteration calls
+//! `set_read_deadline_after(30 s)`, the relative form of the first (Go's
+//! `SetReadDeadline(time.Now().Add(30 * time.Second))`).
 //!
-//! Prints `{"ns_per_op": ..., "iters": ..., "precomputed": ...}`.
+//! Prints `{"ns_per_op": ..., "iters": ..., "precomputed": ..., "relative": ...}`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use netpoll_bench::cli::{Cli, Flag};
 use netpoll_std::net::{TcpListener, TcpStream};
 
-fn run(iters: u64, precomputed: bool) -> std::io::Result<f64> {
+fn run(iters: u64, precomputed: bool, relative: bool) -> std::io::Result<f64> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let c = TcpStream::connect(l.local_addr()?)?;
     let (_s, _) = l.accept()?;
@@ -34,6 +36,16 @@ fn run(iters: u64, precomputed: bool) -> std::io::Result<f64> {
         let start = Instant::now();
         for i in warmup..warmup + iters {
             c.set_read_deadline(Some(base + Duration::from_nanos(i)))?;
+        }
+        return Ok(start.elapsed().as_nanos() as f64 / iters.max(1) as f64);
+    }
+    if relative {
+        for _ in 0..warmup {
+            c.set_read_deadline_after(ahead)?;
+        }
+        let start = Instant::now();
+        for _ in 0..iters {
+            c.set_read_deadline_after(ahead)?;
         }
         return Ok(start.elapsed().as_nanos() as f64 / iters.max(1) as f64);
     }
@@ -58,11 +70,15 @@ fn main() -> ExitCode {
                 "precomputed",
                 "read the clock once, not per iteration (BenchmarkSetReadDeadlinePrecomputed)",
             ),
+            Flag::switch(
+                "relative",
+                "set_read_deadline_after(30 s) per iteration instead of now + 30 s",
+            ),
         ],
     };
-    let (iters, precomputed) = match cli.parse_env().and_then(|v| {
+    let (iters, precomputed, relative) = match cli.parse_env().and_then(|v| {
         v.get::<u64>("iters")
-            .map(|n| (n, v.given("precomputed")))
+            .map(|n| (n, v.given("precomputed"), v.given("relative")))
             .map_err(|e| {
                 eprintln!("deadline-micro: {e}\n(see deadline-micro --help)");
                 2
@@ -71,9 +87,15 @@ fn main() -> ExitCode {
         Ok(x) => x,
         Err(code) => return ExitCode::from(code),
     };
-    match run(iters, precomputed) {
+    if precomputed && relative {
+        eprintln!("deadline-micro: --precomputed and --relative exclude each other");
+        return ExitCode::from(2);
+    }
+    match run(iters, precomputed, relative) {
         Ok(ns) => {
-            println!("{{\"ns_per_op\":{ns},\"iters\":{iters},\"precomputed\":{precomputed}}}");
+            println!(
+                "{{\"ns_per_op\":{ns},\"iters\":{iters},\"precomputed\":{precomputed},\"relative\":{relative}}}"
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

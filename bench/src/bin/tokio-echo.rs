@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! tokio-echo --addr 127.0.0.1:7000 [--flavor current|multi] [--workers N] [--timeout-ms T]
-//!            [--buf 4096]
+//!            [--timeout-on read|both] [--buf 4096]
 //! ```
 //!
-//! With `--timeout-ms`, every read and every write is wrapped in `tokio::time::timeout`, which is
-//! how a tokio program expresses a per-I/O deadline; a timed-out connection is closed.
+//! With `--timeout-ms`, every read (and with `--timeout-on both`, every write too) is wrapped in
+//! `tokio::time::timeout`, which is how a tokio program expresses a per-I/O deadline; a
+//! timed-out connection is closed. `--timeout-on read` is the idle timeout of a server (the
+//! counterpart of a read deadline reset before every read), `both` the counterpart of a read
+//! and a write deadline reset before every read and every write.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,6 +23,8 @@ struct Opts {
     multi: bool,
     workers: Option<usize>,
     timeout: Option<Duration>,
+    /// Whether writes are bounded by the timeout too.
+    timeout_writes: bool,
     buf: usize,
 }
 
@@ -48,7 +53,14 @@ fn cli() -> Cli {
             Flag::optional(
                 "timeout-ms",
                 "T",
-                "wrap every read and write in tokio::time::timeout (default: no timeout)",
+                "wrap every read (and write, see --timeout-on) in tokio::time::timeout \
+                 (default: no timeout)",
+            ),
+            Flag::value(
+                "timeout-on",
+                "read|both",
+                "both",
+                "what --timeout-ms bounds: reads only, or reads and writes",
             ),
             Flag::value("buf", "BYTES", 4096, "read buffer per connection"),
         ],
@@ -57,6 +69,7 @@ fn cli() -> Cli {
 
 fn opts(v: &Values) -> Result<Opts, String> {
     let flavor: String = v.get("flavor")?;
+    let on: String = v.get("timeout-on")?;
     let o = Opts {
         addr: v.get("addr")?,
         multi: match flavor.as_str() {
@@ -66,6 +79,11 @@ fn opts(v: &Values) -> Result<Opts, String> {
         },
         workers: v.opt("workers")?,
         timeout: v.opt::<u64>("timeout-ms")?.map(Duration::from_millis),
+        timeout_writes: match on.as_str() {
+            "read" => false,
+            "both" => true,
+            f => return Err(format!("--timeout-on: read or both, not `{f}`")),
+        },
         buf: v.get("buf")?,
     };
     Values::check("buf", o.buf > 0, "must be > 0")?;
@@ -84,15 +102,21 @@ async fn with_timeout<T>(
     }
 }
 
-async fn echo(mut s: TcpStream, buf: usize, timeout: Option<Duration>) -> std::io::Result<()> {
+async fn echo(
+    mut s: TcpStream,
+    buf: usize,
+    timeout: Option<Duration>,
+    timeout_writes: bool,
+) -> std::io::Result<()> {
     s.set_nodelay(true)?;
     let mut b = vec![0u8; buf];
+    let write_timeout = timeout.filter(|_| timeout_writes);
     loop {
         let n = with_timeout(timeout, s.read(&mut b)).await?;
         if n == 0 {
             return Ok(());
         }
-        with_timeout(timeout, s.write_all(&b[..n])).await?;
+        with_timeout(write_timeout, s.write_all(&b[..n])).await?;
     }
 }
 
@@ -100,10 +124,10 @@ async fn serve(o: &Opts) -> std::io::Result<()> {
     let l = TcpListener::bind(&o.addr).await?;
     loop {
         let (s, _) = l.accept().await?;
-        let (buf, timeout) = (o.buf, o.timeout);
+        let (buf, timeout, writes) = (o.buf, o.timeout, o.timeout_writes);
         tokio::spawn(async move {
             // A peer that resets or times out ends its own connection only.
-            let _ = echo(s, buf, timeout).await;
+            let _ = echo(s, buf, timeout, writes).await;
         });
     }
 }

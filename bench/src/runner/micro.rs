@@ -2,8 +2,10 @@
 //! netpoll-std's `set_read_deadline` (the `deadline-micro` binary), both pinned to core 0,
 //! alternated in the same run.
 //!
-//! Two variants of each: [`Variant::Now`] computes `now + 30 s` inside the loop (what a server
-//! does before every read, so the caller's clock read is part of the figure);
+//! Three variants: [`Variant::Now`] computes `now + 30 s` inside the loop (what a server does
+//! before every read, so the caller's clock read is part of the figure); [`Variant::Relative`]
+//! is the same reset through `set_read_deadline_after(30 s)` on our side (Go has no other way
+//! to say it, so its side is `SetReadDeadline(time.Now().Add(30 s))` again);
 //! [`Variant::Precomputed`] sets `base + i ns` from one clock read before the loop, so only the
 //! deadline operation is timed.
 
@@ -17,18 +19,29 @@ use serde_json::{json, Value};
 pub enum Variant {
     /// `now + 30 s`, with a clock read per iteration.
     Now,
+    /// Ours: `set_read_deadline_after(30 s)`; Go's: as [`Variant::Now`].
+    Relative,
     /// `base + i ns`, `base = now + 30 s` read once before the loop.
     Precomputed,
 }
 
 impl Variant {
-    /// Both variants, in the order the runner alternates them.
-    pub const ALL: [Variant; 2] = [Variant::Now, Variant::Precomputed];
+    /// Every variant, in the order the runner alternates them.
+    pub const ALL: [Variant; 3] = [Variant::Now, Variant::Relative, Variant::Precomputed];
+
+    /// The variant's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Now => "now+30s",
+            Variant::Relative => "relative",
+            Variant::Precomputed => "precomputed",
+        }
+    }
 
     /// The Go benchmark function.
     pub fn go_bench(self) -> &'static str {
         match self {
-            Variant::Now => "BenchmarkSetReadDeadline",
+            Variant::Now | Variant::Relative => "BenchmarkSetReadDeadline",
             Variant::Precomputed => "BenchmarkSetReadDeadlinePrecomputed",
         }
     }
@@ -37,6 +50,8 @@ impl Variant {
     pub fn go_label(self) -> &'static str {
         match self {
             Variant::Now => "go SetReadDeadline(now+30s)",
+            // A run of its own, paired with ours of the same variant.
+            Variant::Relative => "go SetReadDeadline(now+30s) [vs relative]",
             Variant::Precomputed => "go SetReadDeadline(precomputed)",
         }
     }
@@ -45,6 +60,7 @@ impl Variant {
     pub fn netpoll_label(self) -> &'static str {
         match self {
             Variant::Now => "netpoll set_read_deadline(now+30s)",
+            Variant::Relative => "netpoll set_read_deadline_after(30s)",
             Variant::Precomputed => "netpoll set_read_deadline(precomputed)",
         }
     }
@@ -101,8 +117,12 @@ pub fn go_bench(go_dir: &Path, name: &str, iters: u64, per_op: f64) -> Value {
 
 /// One netpoll measurement of `iters` deadline resets.
 pub fn netpoll(bin: &Path, iters: u64, variant: Variant) -> Value {
-    let extra = (variant == Variant::Precomputed).then_some("--precomputed");
-    ns_per_op(bin, iters, extra.as_slice())
+    let extra: &[&str] = match variant {
+        Variant::Now => &[],
+        Variant::Relative => &["--relative"],
+        Variant::Precomputed => &["--precomputed"],
+    };
+    ns_per_op(bin, iters, extra)
 }
 
 /// Run micro-benchmark binary `bin` (`--iters N` and `extra`) pinned to core 0 and read the
@@ -179,6 +199,6 @@ mod tests {
             .collect();
         l.sort_unstable();
         l.dedup();
-        assert_eq!(l.len(), 4);
+        assert_eq!(l.len(), 2 * Variant::ALL.len());
     }
 }

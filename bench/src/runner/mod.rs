@@ -33,6 +33,8 @@ pub struct Options {
     pub scenarios: Vec<String>,
     /// Runs per server per scenario.
     pub iterations: usize,
+    /// Callgrind runs per server (interleaved).
+    pub cg_iterations: usize,
     /// Only these servers (names from the catalogue), if given.
     pub servers: Option<Vec<String>>,
     /// Scale of the load scenarios.
@@ -70,10 +72,17 @@ pub fn cli() -> Cli {
                 5,
                 "runs per server per scenario (smoke: 1)",
             ),
+            Flag::value(
+                "cg-iterations",
+                "N",
+                3,
+                "callgrind runs per server, interleaved (smoke: 1)",
+            ),
             Flag::optional(
                 "servers",
                 "LIST",
-                "only these (tokio-ct,tokio-mt,tokio-mt1,go,netpoll-async,netpoll-green,netpoll-blocking); default: all",
+                "only these (tokio-ct,tokio-mt1,tokio-mt,go,netpoll-async,netpoll-green,\
+                 netpoll-blocking); default: all",
             ),
             Flag::value(
                 "warmup",
@@ -164,6 +173,11 @@ impl Options {
             } else {
                 a.get("iterations")?
             },
+            cg_iterations: if smoke && !a.given("cg-iterations") {
+                1
+            } else {
+                a.get("cg-iterations")?
+            },
             servers: a.opt::<String>("servers")?.map(list),
             scale: Scale {
                 warmup: pick("warmup", 0.05)?,
@@ -182,6 +196,7 @@ impl Options {
             from: a.opt::<String>("from")?.map(PathBuf::from),
         };
         Values::check("iterations", o.iterations >= 1, "at least 1")?;
+        Values::check("cg-iterations", o.cg_iterations >= 1, "at least 1")?;
         Ok(o)
     }
 }
@@ -593,28 +608,36 @@ pub fn run(o: &Options) -> Result<bool, String> {
     if wanted("CG") && s.callgrind {
         eprintln!("runner: [{:.0} s]", started.elapsed().as_secs_f64());
         eprintln!("runner: CG instructions per message under callgrind");
+        // Every configuration plain; with deadlines (read, and read + write) all but tokio's
+        // default multi-thread runtime (callgrind runs one thread at a time, so its second
+        // worker only adds hand-offs) and the thread-per-connection server.
         let mut entries: Vec<Entry> = Vec::new();
         for spec in &s.specs {
             entries.push(Entry::plain(spec));
-            if !spec.name.starts_with("tokio-mt") && spec.name != "netpoll-blocking" {
+            if spec.name != "tokio-mt" && spec.name != "netpoll-blocking" {
                 entries.extend(Entry::with_deadline(spec));
+                entries.extend(Entry::with_rw_deadline(spec));
             }
         }
         if o.smoke {
             entries.truncate(1);
         }
-        for e in &entries {
-            let v = callgrind::measure(&mut s.ctx, e, &cg_plan);
-            eprintln!(
-                "  {:<24} {}",
-                e.label,
-                if v["ok"] == true {
-                    v["result"]["ir_per_msg"].to_string()
-                } else {
-                    v["error"].to_string()
-                }
-            );
-            record(v, &mut records);
+        for it in 0..o.cg_iterations {
+            for e in &entries {
+                let mut v = callgrind::measure(&mut s.ctx, e, &cg_plan);
+                v["iteration"] = it.into();
+                eprintln!(
+                    "  {:<28} it{} {}",
+                    e.label,
+                    it,
+                    if v["ok"] == true {
+                        v["result"]["ir_per_msg"].to_string()
+                    } else {
+                        v["error"].to_string()
+                    }
+                );
+                record(v, &mut records);
+            }
         }
     }
     let header = report::Header {

@@ -56,6 +56,7 @@ where
 {
     /// Take `mode`'s lock of `h` if no other operation holds it: `Ok(None)` if one does
     /// (nothing is queued).
+    #[inline]
     pub fn try_lock(
         &self,
         h: Handle,
@@ -331,12 +332,20 @@ where
     /// that always has data) never runs the loop, so without this it would never see its
     /// deadline pass (Go's timers fire on any thread). Elsewhere the loop fires the deadline
     /// on time and this only costs a lock and a clock read.
-    #[inline]
+    #[inline(always)]
     pub fn expire_if_passed(&self) {
         let bit = crate::desc::expired_bit(self.mode);
         if self.d.load_info() & bit != 0 || !self.np.deadlines_pending() {
             return;
         }
+        self.expire_if_passed_slow(bit);
+    }
+
+    /// A deadline is pending somewhere: look at this direction's. Kept out of line so that
+    /// the check above costs its two loads, not a call (measured: 29 instructions per call
+    /// with the whole function out of line, on a busy echo server without deadlines).
+    #[inline(never)]
+    fn expire_if_passed_slow(&self, bit: u32) {
         let at = self.d.deadlines.with(|dl| match self.mode {
             Mode::Read => dl.read,
             Mode::Write => dl.write,

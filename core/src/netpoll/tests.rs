@@ -565,6 +565,64 @@ fn far_future_deadline_saturates_and_never_fires() {
 }
 
 #[test]
+fn relative_deadline_fires_after_its_duration() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    np.clock().advance(ms(7));
+    let h = np.open(&1).unwrap();
+    let w = CountingWaker::new();
+    np.set_read_deadline_after(h, ms(50)).unwrap();
+    assert!(np.poll_wait(h, Mode::Read, &mut w.cx()).is_pending());
+    np.poll(None).unwrap();
+    assert_eq!(np.poller().last_timeout(), Some(Some(ms(50))));
+    np.clock().advance(ms(49));
+    assert_eq!(tick(&np), 0);
+    assert_eq!(np.prepare(h, Mode::Write), Ok(()), "write side untouched");
+    np.clock().advance(ms(1));
+    assert_eq!(tick(&np), 1);
+    assert_eq!(
+        np.poll_wait(h, Mode::Read, &mut w.cx()),
+        Poll::Ready(Err(PollError::Timeout))
+    );
+}
+
+#[test]
+fn relative_deadline_of_zero_expires_at_once_and_max_clears() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    let w = CountingWaker::new();
+    assert!(np.poll_wait(h, Mode::Write, &mut w.cx()).is_pending());
+    np.set_write_deadline_after(h, Duration::ZERO).unwrap();
+    assert_eq!(w.wakes(), 1, "the blocked writer is woken by the setter");
+    assert_eq!(np.prepare(h, Mode::Write), Err(PollError::Timeout));
+    assert_eq!(np.prepare(h, Mode::Read), Ok(()));
+    // A duration past the end of time is no deadline: the expired one is cleared.
+    np.set_deadline_after(h, Duration::MAX).unwrap();
+    assert_eq!(np.prepare(h, Mode::Write), Ok(()));
+    np.clock().set(Instant::from_nanos(u64::MAX - 1));
+    assert_eq!(tick(&np), 0);
+    assert_eq!(np.prepare(h, Mode::Read), Ok(()));
+}
+
+#[test]
+fn relative_reset_later_does_not_touch_the_timer_queue() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    np.set_read_deadline_after(h, ms(10)).unwrap();
+    tick(&np);
+    let desc = &slots[h.index() as usize];
+    for _ in 0..20 {
+        np.clock().advance(ms(1));
+        np.set_read_deadline_after(h, ms(10)).unwrap();
+        assert_eq!(np.dirty.load(Ordering::Relaxed), NIL);
+    }
+    assert_eq!(desc.deadlines.with(|d| d.armed), ms(10).as_nanos() as u64);
+    assert_eq!(desc.deadlines.with(|d| d.read), ms(30).as_nanos() as u64);
+}
+
+#[test]
 fn deadline_entry_of_a_closed_descriptor_is_a_noop() {
     // Go's sequence numbers: a timer armed for an earlier incarnation must not fire on the
     // new one.

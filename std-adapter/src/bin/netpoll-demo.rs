@@ -187,11 +187,15 @@ fn run(o: &Options) -> io::Result<()> {
         listener,
         o.mode,
         o.workers,
-        Some(idle_timeout),
+        echo::Timeouts {
+            idle: Some(idle_timeout),
+            write: None,
+        },
         stats.clone(),
     )?;
     let mode = match o.mode {
         Mode::Async => format!("async mode, {} workers", o.workers),
+        Mode::AsyncReadable => format!("async mode with readable(), {} workers", o.workers),
         Mode::Green => format!("green mode, coroutines on {} workers", o.workers),
         Mode::Blocking => "blocking mode, a thread per connection".to_string(),
     };
@@ -302,7 +306,7 @@ fn run(o: &Options) -> io::Result<()> {
         Mode::Blocking => println!(
             "  global runtime      {global} (load clients, listener and the server's connections)"
         ),
-        Mode::Async | Mode::Green => {
+        Mode::Async | Mode::AsyncReadable | Mode::Green => {
             println!("  global runtime      {global} (load clients and listener)");
             println!(
                 "  worker runtimes     {} (the server's connections, {} workers)",

@@ -2,12 +2,13 @@
 //! (Ctrl-C or Ctrl-Break on Windows) and then shutting down gracefully.
 //!
 //! ```text
-//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|green \
-//!     --workers N --idle-timeout SECONDS [--grace SECONDS]
+//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|async-readable|green \
+//!     --workers N --idle-timeout SECONDS [--write-timeout SECONDS] [--grace SECONDS]
 //! ```
 //!
-//! `--idle-timeout` resets the read deadline before every read; `0` disables it. `--help`
-//! lists every flag with its default.
+//! `--idle-timeout` resets the read deadline before every read, `--write-timeout` the write
+//! deadline before every write; `0` disables either. `--help` lists every flag with its
+//! default.
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cli::{Cli, Flag, Values};
-use echo::{EchoStats, Mode};
+use echo::{EchoStats, Mode, Timeouts};
 use netpoll_std::{Runtime, TcpListener};
 
 struct Options {
@@ -29,6 +30,7 @@ struct Options {
     mode: Mode,
     workers: usize,
     idle: f64,
+    write: f64,
     grace: f64,
 }
 
@@ -42,10 +44,11 @@ fn cli() -> Cli {
             Flag::value("addr", "HOST:PORT", "127.0.0.1:7000", "address to listen on"),
             Flag::value(
                 "mode",
-                "blocking|async|green",
+                "blocking|async|async-readable|green",
                 "blocking",
-                "a thread per connection, tasks on async workers, or the blocking handler on \
-                 green coroutines over the workers",
+                "a thread per connection, tasks on async workers (async-readable: waiting with \
+                 readable() and reading with try_read), or the blocking handler on green \
+                 coroutines over the workers",
             ),
             Flag::value(
                 "workers",
@@ -58,6 +61,12 @@ fn cli() -> Cli {
                 "SECONDS",
                 0,
                 "close a connection silent this long (read deadline reset before every read); 0: off",
+            ),
+            Flag::value(
+                "write-timeout",
+                "SECONDS",
+                0,
+                "fail a write stuck this long (write deadline reset before every write); 0: off",
             ),
             Flag::value(
                 "grace",
@@ -78,11 +87,13 @@ fn options(v: &Values) -> Result<Options, String> {
             .map_err(|e| format!("--mode: {e}"))?,
         workers: v.get("workers")?,
         idle: v.get("idle-timeout")?,
+        write: v.get("write-timeout")?,
         grace: v.get("grace")?,
     };
     Values::check("workers", o.workers >= 1, "at least 1")?;
     let secs = |x: f64| x.is_finite() && (0.0..=1e9).contains(&x);
     Values::check("idle-timeout", secs(o.idle), "a number of seconds >= 0")?;
+    Values::check("write-timeout", secs(o.write), "a number of seconds >= 0")?;
     Values::check("grace", secs(o.grace), "a number of seconds >= 0")?;
     Ok(o)
 }
@@ -107,9 +118,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let idle = (o.idle > 0.0).then(|| Duration::from_secs_f64(o.idle));
+    let secs = |x: f64| (x > 0.0).then(|| Duration::from_secs_f64(x));
+    let (idle, write) = (secs(o.idle), secs(o.write));
     let stats = Arc::new(EchoStats::default());
-    let server = match echo::serve(listener, o.mode, o.workers, idle, stats.clone()) {
+    let timeouts = Timeouts { idle, write };
+    let server = match echo::serve(listener, o.mode, o.workers, timeouts, stats.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("netpoll-echo: cannot start: {e}");
@@ -120,13 +133,15 @@ fn main() -> ExitCode {
     let mode = match o.mode {
         Mode::Blocking => "blocking, a thread per connection".to_string(),
         Mode::Async => format!("async, {} workers", o.workers),
+        Mode::AsyncReadable => format!("async with readable(), {} workers", o.workers),
         Mode::Green => format!("green, coroutines on {} workers", o.workers),
     };
     eprintln!(
-        "netpoll-echo: listening on {} ({mode}, idle timeout {}, backend {backend}); \
-         Ctrl-C to stop",
+        "netpoll-echo: listening on {} ({mode}, idle timeout {}, write timeout {}, backend \
+         {backend}); Ctrl-C to stop",
         server.local_addr(),
         idle.map_or("off".to_string(), |d| format!("{d:?}")),
+        write.map_or("off".to_string(), |d| format!("{d:?}")),
     );
     // A signal thread shuts the server down; `main` joins it.
     let stopper = server.clone();

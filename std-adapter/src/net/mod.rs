@@ -12,7 +12,10 @@
 //! * **async**: [`Async<TcpStream>`](Async) and [`Async<UnixStream>`](Async) (from
 //!   `into_async`, `accept_async`, `connect_async`): `futures_io::AsyncRead`/`AsyncWrite`
 //!   (and tokio's with the `tokio` feature), usable from any executor: the task's waker is
-//!   woken by the runtime's poller thread. Listeners and UDP sockets have `*_async` methods.
+//!   woken by the runtime's poller thread. Listeners and UDP sockets have `*_async` methods;
+//! * **readiness**: `readable()`/`writable()` (async), `wait_readable()`/`wait_writable()`
+//!   (blocking) and the non-blocking `try_read`/`try_write` (`try_recv*`/`try_send*` on UDP),
+//!   for a server that waits for data without lending a buffer to the wait (see [`ready`]).
 //!
 //! A stream can be shared by `&T`, [`try_clone`](TcpStream::try_clone), or split into owned
 //! [`ReadHalf`] and [`WriteHalf`] (`into_split`). Errors name the operation and the
@@ -30,6 +33,7 @@ pub(crate) mod io;
 mod listener;
 mod offload;
 pub(crate) mod options;
+pub mod ready;
 pub(crate) mod split;
 mod tcp;
 mod udp;
@@ -72,6 +76,37 @@ macro_rules! common_methods {
             ) -> std::io::Result<()> {
                 self.fd
                     .set_deadline(Some(netpoll_core::Mode::Write), at)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
+            }
+            /// Set the read and write deadlines `d` from now: Go's
+            /// `SetDeadline(time.Now().Add(d))`, the cheap way. See
+            /// [`set_read_deadline_after`](Self::set_read_deadline_after).
+            pub fn set_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
+                self.fd
+                    .set_deadline_after(None, d)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
+            }
+            /// Set the read deadline `d` from now: Go's
+            /// `SetReadDeadline(time.Now().Add(d))`, the way a server resets its idle timeout
+            /// before every read. Cheaper than
+            /// [`set_read_deadline`](Self::set_read_deadline)`(`[`deadline_after`](crate::deadline_after)`(d))`:
+            /// on Linux the deadline comes from the coarse monotonic clock, rounded up (never
+            /// down) by at most two clock ticks and a millisecond (9 ms with 4 ms ticks), so it
+            /// may fire that much late but never early, and no precise clock read or
+            /// conversion is needed (see [`StdClock`](crate::StdClock)). Elsewhere it is exact.
+            /// `Duration::ZERO` expires the deadline at once (a deadline of now); a duration too
+            /// large to represent clears it.
+            pub fn set_read_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
+                self.fd
+                    .set_deadline_after(Some(netpoll_core::Mode::Read), d)
+                    .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
+            }
+            /// Set the write deadline `d` from now: Go's
+            /// `SetWriteDeadline(time.Now().Add(d))`, the cheap way. See
+            /// [`set_read_deadline_after`](Self::set_read_deadline_after).
+            pub fn set_write_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
+                self.fd
+                    .set_deadline_after(Some(netpoll_core::Mode::Write), d)
                     .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Close the socket now, even while other threads or tasks are blocked on it:
@@ -131,8 +166,8 @@ macro_rules! common_methods {
     };
 }
 
-/// `Read`/`Write` on `T` and `&T` for a stream type, and everything async (see
-/// [`Async`]) and split (see [`ReadHalf`]).
+/// `Read`/`Write` on `T` and `&T` for a stream type, everything async (see [`Async`]) and
+/// split (see [`ReadHalf`]), readiness waits and `try_read`/`try_write` (see [`ready`]).
 macro_rules! stream_io {
     ($ty:ident) => {
         impl std::io::Read for &$ty {
@@ -193,6 +228,8 @@ macro_rules! stream_io {
 
         $crate::net::async_io::async_stream!($ty);
         $crate::net::split::split_stream!($ty);
+        $crate::net::ready::readiness_methods!($ty);
+        $crate::net::ready::try_stream_methods!($ty);
     };
 }
 

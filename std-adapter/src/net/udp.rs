@@ -17,6 +17,7 @@ pub struct UdpSocket {
 }
 
 common_methods!(UdpSocket);
+super::ready::readiness_methods!(UdpSocket);
 super::options::buffer_options!(UdpSocket);
 super::options::ttl_options!(UdpSocket);
 
@@ -155,6 +156,40 @@ impl UdpSocket {
             .map_err(|e| self.err("read", e))
     }
 
+    /// Send one datagram to `addr` without waiting: `WouldBlock` if the send buffer is full
+    /// (or another send is running); see [`writable`](Self::writable).
+    pub fn try_send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        self.fd
+            .try_io(Mode::Write, |s| s.send_to(buf, addr))
+            .map_err(|e| self.try_err("write", e))
+    }
+
+    /// Receive one queued datagram and its sender without waiting: `WouldBlock` if none is
+    /// queued (or another receive is running); see [`readable`](Self::readable).
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.fd
+            .try_io(Mode::Read, |s| s.recv_from(buf))
+            .map_err(|e| self.try_err("read", e))
+    }
+
+    /// Send to the connected peer without waiting (see [`try_send_to`](Self::try_send_to)).
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd
+            .try_io(Mode::Write, |s| s.send(buf))
+            .map_err(|e| self.try_err("write", e))
+    }
+
+    /// Receive from the connected peer without waiting (see
+    /// [`try_recv_from`](Self::try_recv_from)); an empty `buf` returns 0 at once.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return self.empty_recv();
+        }
+        self.fd
+            .try_io(Mode::Read, |s| s.recv(buf))
+            .map_err(|e| self.try_err("read", e))
+    }
+
     /// Receive without consuming (blocking): the next datagram's first bytes and its sender,
     /// bounded by the read deadline.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
@@ -172,6 +207,10 @@ impl UdpSocket {
 
     fn err(&self, op: &'static str, e: io::Error) -> io::Error {
         op_err(op, self.fd.io(), e)
+    }
+
+    fn try_err(&self, op: &'static str, e: io::Error) -> io::Error {
+        super::ready::op_err_unless_would_block(op, self.fd.io(), e)
     }
 }
 
