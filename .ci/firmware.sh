@@ -33,12 +33,12 @@ qemu-system-arm --version | head -1
 part "host: the 32-bit wake-up promise and counters (NETPOLL_FORCE_NARROW=1)"
 # The core's unit tests, and the loom models that race a deadline setter (9a-c) and a stats
 # reader (10) against the loop, with the schemes every target without 64-bit atomics uses.
-# target/loom is shared with the loom step of .ci/run: only netpoll-core is rebuilt.
+# Its own target directory: .ci/run's loom models may be running in target/loom meanwhile.
 NETPOLL_FORCE_NARROW=1 cargo test -q -p netpoll-core --lib --target-dir target/narrow
 NETPOLL_FORCE_NARROW=1 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
-  cargo test -q -p netpoll-core --release --target-dir target/loom --test loom -- bounds_or_wakes_it
+  cargo test -q -p netpoll-core --release --target-dir target/loom-narrow --test loom -- bounds_or_wakes_it
 NETPOLL_FORCE_NARROW=1 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
-  cargo test -q -p netpoll-core --release --target-dir target/loom --test loom -- stats_read
+  cargo test -q -p netpoll-core --release --target-dir target/loom-narrow --test loom -- stats_read
 
 part "cross: netpoll-core and netpoll-boards for every target and feature set"
 # netpoll-boards forwards defmt, log and critical-section to netpoll-core, so each line checks

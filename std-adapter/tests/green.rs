@@ -394,6 +394,7 @@ fn a_stack_overflow_ends_the_process_with_a_message() {
     );
 }
 
+#[cfg(target_os = "linux")]
 const RSS_CHILD: &str = "NETPOLL_GREEN_RSS_CHILD";
 
 #[cfg(target_os = "linux")]
