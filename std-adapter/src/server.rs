@@ -11,11 +11,11 @@
 //!   nothing to run blocks in its own epoll; see `executor.rs`). Connections are dealt to
 //!   workers in turn, each registered with its worker's runtime, and the handler is an async
 //!   function of the stream's [`Async`] face.
-//! * **Green** ([`Server::workers`] + [`Server::green`], Unix): the async mode's workers, each
+//! * **Green** ([`Server::workers`] + `Server::green`, Unix): the async mode's workers, each
 //!   connection's handler a blocking-style function running on its own stackful coroutine
-//!   ([`Server::stack_size`], [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)
-//!   by default): a blocking call parks the coroutine, not the worker (see
-//!   [`green`](crate::green)).
+//!   ([`Server::stack_size`], `green::DEFAULT_STACK_SIZE` by default): a blocking call parks
+//!   the coroutine, not the worker (see the `green` module, Unix only: no links here, so that
+//!   these docs build for Windows too).
 //!
 //! In every mode an acceptor thread runs the accept loop. An accept error other than "closed"
 //! (EMFILE, a full descriptor pool) is counted and retried after a short, growing pause, so
@@ -250,7 +250,7 @@ impl Server {
 
     /// Stack size of a blocking handler thread (default [`DEFAULT_STACK_SIZE`]) or of a green
     /// handler's coroutine (default
-    /// [`green::DEFAULT_STACK_SIZE`](crate::green::DEFAULT_STACK_SIZE)). A handler that
+    /// `green::DEFAULT_STACK_SIZE`, Unix). A handler that
     /// overflows it aborts the whole process (with a message: the stack ends in a guard
     /// page), so lower it only for handlers whose stack use you know.
     pub fn stack_size(mut self, bytes: usize) -> Self {
