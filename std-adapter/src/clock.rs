@@ -262,7 +262,12 @@ mod tests {
             // make 9 ms, so 50 ms is generous even for a 10 ms tick) later than now + d.
             let late = t.saturating_duration_since(after.saturating_add(d));
             assert!(late < Duration::from_millis(50), "{d:?}: {late:?} late");
-            assert!(!c.has_passed(t));
+            // Only a deadline well ahead is certainly still ahead now: where the answer is
+            // the precise `now + d` (off Linux), a nanosecond or a millisecond may already
+            // have passed by the time this asks (it did under Wine).
+            if d >= Duration::from_secs(1) {
+                assert!(!c.has_passed(t), "{d:?}: passed at once");
+            }
         }
         assert_eq!(c.deadline_after(Duration::MAX), Instant::MAX);
     }
