@@ -232,20 +232,23 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// Go's `pollReset`: `Ok` to go ahead with the syscall, forgetting any readiness edge not
     /// yet consumed (the syscall sees whatever that edge announced). An event error does not
     /// stop a read: the syscall reports the precise error.
-    ///
-    /// On an inline runtime's driver, the deadline is checked against the clock first: the
-    /// driver runs the loop only when it waits, and an operation that never waits would
-    /// otherwise never see its deadline pass.
     #[inline]
     fn prepare(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
-        let shared = self.shared();
-        if shared.may_drive_here() {
-            lock.expire_if_passed();
-        }
+        self.see_passed_deadline(lock);
         match lock.prepare() {
             Ok(()) => Ok(()),
             Err(PollError::EventError) if mode == Mode::Read => Ok(()),
             Err(e) => Err(self.fail(e, mode)),
+        }
+    }
+
+    /// On an inline runtime's driver, check the direction's deadline against the clock before
+    /// an attempt: the driver runs the loop only when it waits, and an operation that never
+    /// waits would otherwise never see its deadline pass. Elsewhere the loop fires it.
+    #[inline]
+    fn see_passed_deadline(&self, lock: &Lock<'_>) {
+        if self.shared().may_drive_here() {
+            lock.expire_if_passed();
         }
     }
 

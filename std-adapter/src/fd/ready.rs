@@ -25,9 +25,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// Fail fast like an operation would, but keep a stored edge: `Ok` if the direction may
     /// go ahead. An event error does not stop a read-side wait: the read reports it.
     fn ready_check(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
-        if self.shared().may_drive_here() {
-            lock.expire_if_passed();
-        }
+        self.see_passed_deadline(lock);
         match lock.check() {
             Ok(()) | Err(PollError::EventError) => Ok(()),
             Err(e) => Err(self.fail(e, mode)),
