@@ -137,6 +137,12 @@ pub struct PollDesc<L: RawLock = crate::SpinLock> {
     /// Dirty-list link and membership flag (see `netpoll.rs`).
     pub(crate) dirty_next: AtomicU32,
     pub(crate) queued: AtomicBool,
+    /// A lower bound of each direction's deadline (read, write), in units of 2^24 ns
+    /// (16.8 ms) and readable without the lock; [`NO_DEADLINE`] if the direction has none
+    /// (expired or not, a deadline keeps its hint). Written only under the deadline lock (by
+    /// [`PollDesc::store_deadlines`]). Lets an operation that must look at the clock
+    /// (`IoLock::expire_if_passed`) skip the lock unless its deadline is near or past.
+    pub(crate) due_hint: [AtomicU32; 2],
     /// Set on slot 0 while a `Netpoll` owns the storage.
     pub(crate) claimed: AtomicU8,
     pub(crate) timer: LoopCell<TimerCell>,
@@ -172,6 +178,7 @@ impl<L: RawLock> PollDesc<L> {
             next_free: AtomicU32::new(NIL),
             dirty_next: AtomicU32::new(NIL),
             queued: AtomicBool::new(false),
+            due_hint: [AtomicU32::new(NO_DEADLINE), AtomicU32::new(NO_DEADLINE)],
             claimed: AtomicU8::new(0),
             timer: LoopCell::new(TimerCell::EMPTY),
             waiter: PoolCell::new(WaiterNode::EMPTY),
@@ -196,6 +203,65 @@ impl<L: RawLock> PollDesc<L> {
     pub(crate) fn load_info(&self) -> u32 {
         self.info.load(Ordering::Acquire)
     }
+
+    /// With the deadline lock held (`dl` is its value): set the deadlines of the directions
+    /// in `which` (expired bits) to `t`, keeping their [`due_hint`](Self::due_hint) in step.
+    #[inline]
+    pub(crate) fn store_deadlines(&self, dl: &mut Deadlines, which: u32, t: u64) {
+        if which & READ_EXPIRED != 0 {
+            dl.read = t;
+            self.store_hint(0, t);
+        }
+        if which & WRITE_EXPIRED != 0 {
+            dl.write = t;
+            self.store_hint(1, t);
+        }
+    }
+
+    #[inline]
+    fn store_hint(&self, i: usize, t: u64) {
+        // Only the lock holder writes it: a load and, when it changes (every 16.8 ms for a
+        // deadline reset before every read), a store. A saturated or absent hint never equals
+        // `t >> HINT_SHIFT` (which is above `NO_DEADLINE - 1` then), so it is stored again.
+        let stored = self.due_hint[i].load(Ordering::Relaxed);
+        if u64::from(stored) != t >> HINT_SHIFT || stored >= NO_DEADLINE - 1 {
+            self.due_hint[i].store(due_hint(t), Ordering::Relaxed);
+        }
+    }
+
+    /// Read without the lock: `None` if the direction has no deadline, else a lower bound of
+    /// it in nanoseconds. A deadline set concurrently may be missed, as if the caller had come
+    /// first.
+    #[inline]
+    pub(crate) fn deadline_lower_bound(&self, mode: Mode) -> Option<u64> {
+        let i = match mode {
+            Mode::Read => 0,
+            Mode::Write => 1,
+        };
+        let hint = self.due_hint[i].load(Ordering::Relaxed);
+        (hint != NO_DEADLINE).then_some(u64::from(hint) << HINT_SHIFT)
+    }
+}
+
+/// [`PollDesc::due_hint`] of a direction without a deadline.
+pub(crate) const NO_DEADLINE: u32 = u32::MAX;
+const HINT_SHIFT: u32 = 24;
+
+/// The hint of deadline `t`: `t` in 2^24 ns units, rounded down, so the hint's nanoseconds
+/// never exceed `t`; saturating below `NO_DEADLINE` (past 2.28 years from the clock's epoch
+/// every hint is that one, whose bound has passed: the caller takes the lock each time, which
+/// is slower and still right).
+#[inline]
+const fn due_hint(t: u64) -> u32 {
+    if t == NEVER {
+        return NO_DEADLINE;
+    }
+    let units = t >> HINT_SHIFT;
+    if units >= NO_DEADLINE as u64 {
+        NO_DEADLINE - 1
+    } else {
+        units as u32
+    }
 }
 
 #[cfg(loom)]
@@ -211,6 +277,7 @@ impl<L: RawLock> PollDesc<L> {
             next_free: AtomicU32::new(NIL),
             dirty_next: AtomicU32::new(NIL),
             queued: AtomicBool::new(false),
+            due_hint: [AtomicU32::new(NO_DEADLINE), AtomicU32::new(NO_DEADLINE)],
             claimed: AtomicU8::new(0),
             timer: LoopCell::new(TimerCell::EMPTY),
             waiter: PoolCell::new(WaiterNode::EMPTY),
@@ -244,3 +311,27 @@ impl<L: RawLock> core::fmt::Debug for PollDesc<L> {
 // skipped under loom.)
 #[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<PollDesc<crate::SpinLock>>() <= 160);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_due_hint_never_exceeds_its_deadline() {
+        assert_eq!(due_hint(NEVER), NO_DEADLINE);
+        for t in [
+            0,
+            1,
+            (1 << HINT_SHIFT) - 1,
+            1 << HINT_SHIFT,
+            30_000_000_000,
+            NEVER - 1,
+        ] {
+            let hint = due_hint(t);
+            assert_ne!(hint, NO_DEADLINE, "{t}");
+            assert!(u64::from(hint) << HINT_SHIFT <= t, "{t}");
+        }
+        // Past 2.28 years from the epoch the hint saturates, still below the deadline.
+        assert_eq!(due_hint(NEVER - 1), NO_DEADLINE - 1);
+    }
+}

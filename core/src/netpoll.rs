@@ -157,7 +157,10 @@ where
             d.life.store(CLOSED, Ordering::Relaxed);
             d.read.force_idle();
             d.write.force_idle();
-            d.deadlines.with(|dl| *dl = Deadlines::NONE);
+            d.deadlines.with(|dl| {
+                *dl = Deadlines::NONE;
+                d.store_deadlines(dl, READ_EXPIRED | WRITE_EXPIRED, NEVER);
+            });
             let next = if i + 1 < slots.len() {
                 (i + 1) as u32
             } else {
@@ -383,8 +386,7 @@ where
             // EVENT_ERR; a read-modify-write keeps it. Release orders CLOSING before the slot
             // unblocks below (see slot.rs).
             d.info.fetch_or(CLOSING, Ordering::AcqRel);
-            dl.read = NEVER;
-            dl.write = NEVER;
+            d.store_deadlines(dl, READ_EXPIRED | WRITE_EXPIRED, NEVER);
             dl.armed != NEVER
         });
         if had_entry {
@@ -406,13 +408,15 @@ where
     // ---------------------------------------------------------------- deadlines
 
     /// Set the read deadline (`None` clears it). See [`set_deadline`](Self::set_deadline).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_read_deadline(&self, h: Handle, at: Option<Instant>) -> Result<(), PollError> {
         self.set_deadlines(h, at, READ_EXPIRED)
     }
 
     /// Set the write deadline (`None` clears it). See [`set_deadline`](Self::set_deadline).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_write_deadline(&self, h: Handle, at: Option<Instant>) -> Result<(), PollError> {
         self.set_deadlines(h, at, WRITE_EXPIRED)
     }
@@ -422,20 +426,23 @@ where
     /// Deadlines are absolute. One at or before now is expired at once: a blocked waiter wakes
     /// with [`PollError::Timeout`] and later waits fail until the deadline is moved or cleared.
     /// Moving a deadline later never touches the timer queue.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_deadline(&self, h: Handle, at: Option<Instant>) -> Result<(), PollError> {
         self.set_deadlines(h, at, READ_EXPIRED | WRITE_EXPIRED)
     }
 
     /// Set the read deadline `d` from now (Go's `SetReadDeadline(time.Now().Add(d))`). See
     /// [`set_deadline_after`](Self::set_deadline_after).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_read_deadline_after(&self, h: Handle, d: Duration) -> Result<(), PollError> {
         self.set_deadlines_after(h, d, READ_EXPIRED)
     }
 
     /// Set the write deadline `d` from now. See [`set_deadline_after`](Self::set_deadline_after).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_write_deadline_after(&self, h: Handle, d: Duration) -> Result<(), PollError> {
         self.set_deadlines_after(h, d, WRITE_EXPIRED)
     }
@@ -445,66 +452,80 @@ where
     /// clock's documentation). This is the cheap form of the per-read reset: the deadline is
     /// in the future by construction, so nobody asks the clock whether it has passed.
     /// `Duration::ZERO` expires the deadline at once, like a deadline of now.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_deadline_after(&self, h: Handle, d: Duration) -> Result<(), PollError> {
         self.set_deadlines_after(h, d, READ_EXPIRED | WRITE_EXPIRED)
     }
 
-    #[inline]
+    // Forced inline on hosted targets (the per-read reset is a few instructions plus a clock
+    // read, and a call costs as much); on bare metal the compiler decides, for size.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     fn set_deadlines(&self, h: Handle, at: Option<Instant>, which: u32) -> Result<(), PollError> {
         let t = at.map_or(NEVER, Instant::as_nanos);
         let expired = t != NEVER && self.clock.has_passed(Instant::from_nanos(t));
-        self.set_deadline_nanos(h, t, expired, which)
-    }
-
-    #[inline]
-    fn set_deadlines_after(&self, h: Handle, d: Duration, which: u32) -> Result<(), PollError> {
-        if d.is_zero() {
-            // A deadline of now: expired (Go's -1 for a deadline that is not in the future).
-            return self.set_deadline_nanos(h, self.clock.now().as_nanos(), true, which);
+        if !expired && self.try_set_later(h, t, which) {
+            return Ok(());
         }
-        // At least now + d with d > 0: in the future, so not expired.
-        let t = self.clock.deadline_after(d).as_nanos();
-        self.set_deadline_nanos(h, t, false, which)
+        let d = self.desc(h)?;
+        self.set_deadlines_slow(d, h, t, expired, which)
     }
 
-    /// Set the deadlines in `which` to `t` (`NEVER`: clear them); `expired` says whether `t`
-    /// has passed.
-    #[inline]
-    fn set_deadline_nanos(
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    fn set_deadlines_after(&self, h: Handle, d: Duration, which: u32) -> Result<(), PollError> {
+        // At least now + d with d > 0: in the future, so not expired.
+        if !d.is_zero() && self.try_set_later(h, self.clock.deadline_after(d).as_nanos(), which) {
+            return Ok(());
+        }
+        self.set_deadlines_after_slow(h, d, which)
+    }
+
+    /// [`set_deadlines_after`](Self::set_deadlines_after) when the per-read reset does not
+    /// apply. The clock is read again: the deadline is still never earlier than now + `d`.
+    #[cold]
+    #[inline(never)]
+    fn set_deadlines_after_slow(
         &self,
         h: Handle,
-        t: u64,
-        expired: bool,
+        d: Duration,
         which: u32,
     ) -> Result<(), PollError> {
-        let d = self.desc(h)?;
-        // The per-read reset, inline: a deadline still ahead, on directions that have not
-        // expired, no earlier than the loop's next look at this descriptor (`armed`, which is
-        // never later than a pending deadline). Nothing else changes: no expired bit, no
-        // earlier wake-up; the loop's entry comes due at `armed` and is re-keyed then. So the
-        // whole update is a store or two under the descriptor's lock.
-        let done = d.deadlines.with(|dl| {
+        let desc = self.desc(h)?;
+        if d.is_zero() {
+            // A deadline of now: expired (Go's -1 for a deadline that is not in the future).
+            let now = self.clock.now().as_nanos();
+            return self.set_deadlines_slow(desc, h, now, true, which);
+        }
+        let t = self.clock.deadline_after(d).as_nanos();
+        self.set_deadlines_slow(desc, h, t, false, which)
+    }
+
+    /// The per-read reset, inline: set the deadlines in `which` to `t` if that changes
+    /// nothing but the fields: `t` is a deadline (not `NEVER`) that has not passed, on
+    /// directions that have not expired, no earlier than the loop's next look at this
+    /// descriptor (`armed`, which is never later than a pending deadline). No expired bit
+    /// changes and no earlier wake-up is needed: the loop's entry comes due at `armed` and is
+    /// re-keyed then. So the whole update is a store or two under the descriptor's lock.
+    /// Returns false, changing nothing, when the general path is needed (also for a stale
+    /// or closed handle, which it reports).
+    #[inline(always)]
+    fn try_set_later(&self, h: Handle, t: u64, which: u32) -> bool {
+        let Some(d) = self.slots.as_ref().get(h.index() as usize) else {
+            return false;
+        };
+        d.deadlines.with(|dl| {
             let info = d.load_info();
             let fast = info_generation(info) == h.generation()
                 && info & (CLOSING | which) == 0
-                && !expired
                 && t != NEVER
                 && t >= dl.armed;
             if fast {
-                if which & READ_EXPIRED != 0 {
-                    dl.read = t;
-                }
-                if which & WRITE_EXPIRED != 0 {
-                    dl.write = t;
-                }
+                d.store_deadlines(dl, which, t);
             }
             fast
-        });
-        if done {
-            return Ok(());
-        }
-        self.set_deadlines_slow(d, h, t, expired, which)
+        })
     }
 
     /// Everything else a deadline change may do: fail on a closed or stale handle, expire a
@@ -527,12 +548,7 @@ where
             if info & CLOSING != 0 {
                 return Err(PollError::Closing);
             }
-            if which & READ_EXPIRED != 0 {
-                dl.read = t;
-            }
-            if which & WRITE_EXPIRED != 0 {
-                dl.write = t;
-            }
+            d.store_deadlines(dl, which, t);
             let (set, clear) = if expired { (which, 0) } else { (0, which) };
             // Only newly expired directions wake their waiter.
             let fire = set & !info;
@@ -564,15 +580,6 @@ where
             self.unblock_expired(h.index(), fire);
         }
         Ok(())
-    }
-
-    /// Whether any descriptor may have a deadline pending: a pending deadline has an entry in
-    /// the loop's timer queue or a dirty notice on its way there (a deadline set in the past
-    /// expires at once and needs neither). Two relaxed loads; a deadline being set
-    /// concurrently may be missed, as if the caller had come first.
-    #[inline]
-    pub(crate) fn deadlines_pending(&self) -> bool {
-        self.heap_len.load(Ordering::Relaxed) != 0 || self.dirty.load(Ordering::Relaxed) != NIL
     }
 
     /// Expire the direction `which` of `d` (its deadline `at` has passed), unless its deadline

@@ -141,6 +141,7 @@ impl Default for SpinLock {
 struct Unlock<'a>(&'a AtomicBool);
 
 impl Drop for Unlock<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }

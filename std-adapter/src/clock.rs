@@ -34,11 +34,13 @@ pub struct StdClock {
 /// The coarse monotonic clock, mapped onto [`StdClock`]'s epoch.
 #[derive(Clone, Copy, Debug)]
 struct Coarse {
-    /// `CLOCK_MONOTONIC` read just after `epoch`: at or after it, so subtracting it from a
-    /// coarse reading gives a lower bound of the time since the epoch.
-    epoch_ns: u64,
-    /// How far a coarse reading may lag behind the precise clock, with room to spare.
-    slack_ns: u64,
+    /// `slack - epoch_ns`, wrapping, where `epoch_ns` is `CLOCK_MONOTONIC` read just after
+    /// the epoch (so a coarse reading minus `epoch_ns` is a lower bound of the time since the
+    /// epoch) and `slack` is how far a coarse reading may lag behind the precise clock, with
+    /// room to spare. A coarse reading plus this is an upper bound of the precise time since
+    /// the epoch: one addition. (The true sum is positive: a coarse reading lags `epoch_ns`
+    /// by less than a tick, and `slack` is two ticks and more; so the wrapping sum is it.)
+    upper_offset: u64,
 }
 
 impl StdClock {
@@ -96,27 +98,41 @@ impl Clock for StdClock {
     fn has_passed(&self, at: Instant) -> bool {
         if let Some(c) = self.coarse {
             if let Some(coarse) = coarse_monotonic_ns() {
-                // `coarse - epoch_ns` is at most the time since the epoch, and the precise time
-                // is less than `slack_ns` past it: a deadline beyond that is certainly ahead.
-                let lower = coarse.saturating_sub(c.epoch_ns);
-                if at.as_nanos() > lower.saturating_add(c.slack_ns) {
+                // The precise time since the epoch is below this bound: a deadline beyond it
+                // is certainly ahead.
+                if at.as_nanos() > coarse.wrapping_add(c.upper_offset) {
                     return false;
                 }
             }
         }
-        at <= self.now()
+        self.precise_has_passed(at)
     }
 
     #[inline]
     fn deadline_after(&self, d: Duration) -> Instant {
         if let Some(c) = self.coarse {
             if let Some(coarse) = coarse_monotonic_ns() {
-                // The precise time since the epoch is less than `coarse - epoch_ns + slack_ns`
-                // (see `has_passed`), so this is at least `now + d`.
-                let upper = coarse.saturating_sub(c.epoch_ns).saturating_add(c.slack_ns);
+                // Never earlier than the precise `now + d` (see `has_passed`).
+                let upper = coarse.wrapping_add(c.upper_offset);
                 return Instant::from_nanos(upper.saturating_add(duration_nanos(d)));
             }
         }
+        self.precise_after(d)
+    }
+}
+
+impl StdClock {
+    /// `has_passed` by the precise clock: a deadline within the coarse clock's margin, or no
+    /// coarse clock.
+    #[cold]
+    #[inline(never)]
+    fn precise_has_passed(&self, at: Instant) -> bool {
+        at <= self.now()
+    }
+
+    /// `deadline_after` by the precise clock, where there is no coarse one.
+    #[inline(never)]
+    fn precise_after(&self, d: Duration) -> Instant {
         self.now().saturating_add(d)
     }
 }
@@ -126,9 +142,8 @@ impl Clock for StdClock {
 #[inline]
 fn duration_nanos(d: Duration) -> u64 {
     d.as_secs()
-        .checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
-        .unwrap_or(u64::MAX)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 impl Coarse {
@@ -149,7 +164,9 @@ impl Coarse {
             .checked_add(u64::try_from(res.tv_nsec).ok()?)?;
         // Two ticks plus a millisecond: the lag is under one tick; the rest is margin.
         let slack_ns = tick.checked_mul(2)?.checked_add(1_000_000)?;
-        Some(Coarse { epoch_ns, slack_ns })
+        Some(Coarse {
+            upper_offset: slack_ns.wrapping_sub(epoch_ns),
+        })
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -161,14 +178,15 @@ impl Coarse {
 #[cfg(target_os = "linux")]
 #[inline]
 fn monotonic_ns(clock: libc::clockid_t) -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+    // Not zeroed first: this runs twice per message on a server that resets a deadline
+    // before every read, and the kernel fills the whole struct when the call succeeds.
+    let mut ts = std::mem::MaybeUninit::<libc::timespec>::uninit();
+    // SAFETY: `ts` is valid for writes of one timespec for the duration of the call.
+    if unsafe { libc::clock_gettime(clock, ts.as_mut_ptr()) } != 0 {
         return None;
     }
+    // SAFETY: clock_gettime returned 0, so it wrote both fields of `ts`.
+    let ts = unsafe { ts.assume_init() };
     // A monotonic clock's seconds are non-negative and far from overflowing u64 nanoseconds
     // (584 years of uptime); the nanoseconds are below 10^9.
     Some(

@@ -169,7 +169,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     }
 
     /// Set the read, write or both deadlines (`None` clears).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_deadline(
         &self,
         which: Option<Mode>,
@@ -187,7 +187,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     }
 
     /// Set the read, write or both deadlines `d` from now (see `Clock::deadline_after`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_deadline_after(
         &self,
         which: Option<Mode>,
@@ -203,6 +203,7 @@ impl<S: AsSource + 'static> PollFd<S> {
         .map_err(from_poll)
     }
 
+    #[cold]
     fn fail(&self, e: PollError, mode: Mode) -> io::Error {
         if e == PollError::Timeout {
             self.shared()
@@ -232,7 +233,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// Go's `pollReset`: `Ok` to go ahead with the syscall, forgetting any readiness edge not
     /// yet consumed (the syscall sees whatever that edge announced). An event error does not
     /// stop a read: the syscall reports the precise error.
-    #[inline]
+    #[inline(always)]
     fn prepare(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
         self.see_passed_deadline(lock);
         match lock.prepare() {
@@ -245,7 +246,7 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// On an inline runtime's driver, check the direction's deadline against the clock before
     /// an attempt: the driver runs the loop only when it waits, and an operation that never
     /// waits would otherwise never see its deadline pass. Elsewhere the loop fires it.
-    #[inline]
+    #[inline(always)]
     fn see_passed_deadline(&self, lock: &Lock<'_>) {
         if self.shared().may_drive_here() {
             lock.expire_if_passed();

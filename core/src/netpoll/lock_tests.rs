@@ -328,3 +328,33 @@ fn a_reader_queued_behind_the_one_that_saw_the_deadline_pass_times_out_too() {
     };
     assert_eq!(next.prepare(), Err(PollError::Timeout));
 }
+
+#[test]
+fn a_deadline_moved_earlier_inline_is_still_seen_passing_by_an_operation() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    let now = np.clock().now();
+    // The write deadline arms the loop's look at 10 ms; the read deadline goes to an hour,
+    // then back to 20 ms: both changes are at or after that look, so both take the inline
+    // path, and the second must lower what operations read without the lock.
+    np.set_write_deadline(h, Some(now.saturating_add(Duration::from_millis(10))))
+        .unwrap();
+    np.set_read_deadline(h, Some(now.saturating_add(Duration::from_secs(3600))))
+        .unwrap();
+    np.set_read_deadline(h, Some(now.saturating_add(Duration::from_millis(20))))
+        .unwrap();
+    let lock = np.try_lock(h, Mode::Read).unwrap().expect("free");
+    np.clock().advance(Duration::from_millis(15));
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Ok(()), "20 ms has not passed at 15 ms");
+    np.clock().advance(Duration::from_millis(10));
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Err(PollError::Timeout));
+    drop(lock);
+    // Cleared: nothing left to see, and a later deadline lifts the expiry.
+    np.set_read_deadline(h, None).unwrap();
+    let lock = np.try_lock(h, Mode::Read).unwrap().expect("free");
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Ok(()));
+}

@@ -58,18 +58,21 @@ macro_rules! common_methods {
             /// Set the read and write deadlines (Go's `SetDeadline`); `None` clears them.
             /// A deadline in the past makes pending and future operations fail with
             /// "i/o timeout" until it is moved.
+            #[inline(always)]
             pub fn set_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
                 self.fd
                     .set_deadline(None, at)
                     .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Set the read deadline (reads, `recv`, `accept`); `None` clears it.
+            #[inline(always)]
             pub fn set_read_deadline(&self, at: Option<std::time::Instant>) -> std::io::Result<()> {
                 self.fd
                     .set_deadline(Some(netpoll_core::Mode::Read), at)
                     .map_err(|e| $crate::net::io::op_err("set", self.fd.io(), e))
             }
             /// Set the write deadline (writes, `send`, `send_file`); `None` clears it.
+            #[inline(always)]
             pub fn set_write_deadline(
                 &self,
                 at: Option<std::time::Instant>,
@@ -81,6 +84,7 @@ macro_rules! common_methods {
             /// Set the read and write deadlines `d` from now: Go's
             /// `SetDeadline(time.Now().Add(d))`, the cheap way. See
             /// [`set_read_deadline_after`](Self::set_read_deadline_after).
+            #[inline(always)]
             pub fn set_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
                 self.fd
                     .set_deadline_after(None, d)
@@ -96,6 +100,7 @@ macro_rules! common_methods {
             /// conversion is needed (see [`StdClock`](crate::StdClock)). Elsewhere it is exact.
             /// `Duration::ZERO` expires the deadline at once (a deadline of now); a duration too
             /// large to represent clears it.
+            #[inline(always)]
             pub fn set_read_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
                 self.fd
                     .set_deadline_after(Some(netpoll_core::Mode::Read), d)
@@ -104,6 +109,7 @@ macro_rules! common_methods {
             /// Set the write deadline `d` from now: Go's
             /// `SetWriteDeadline(time.Now().Add(d))`, the cheap way. See
             /// [`set_read_deadline_after`](Self::set_read_deadline_after).
+            #[inline(always)]
             pub fn set_write_deadline_after(&self, d: std::time::Duration) -> std::io::Result<()> {
                 self.fd
                     .set_deadline_after(Some(netpoll_core::Mode::Write), d)
