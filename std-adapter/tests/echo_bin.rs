@@ -162,11 +162,13 @@ fn echo_binary_serves_until_killed() {
     }
 }
 
-/// Green mode (Unix only): served, idle deadlines, traced, and a graceful stop.
+/// Green mode (Unix only), both handlers: served, idle deadlines, traced, and a graceful stop.
 #[test]
 #[cfg(unix)]
 fn echo_binary_green() {
     for kind in BackendKind::all() {
-        run(kind, "green", End::Graceful);
+        for mode in ["green", "green-blocking"] {
+            run(kind, mode, End::Graceful);
+        }
     }
 }

@@ -197,6 +197,10 @@ fn run(o: &Options) -> io::Result<()> {
         Mode::Async => format!("async mode, {} workers", o.workers),
         Mode::AsyncReadable => format!("async mode with readable(), {} workers", o.workers),
         Mode::Green => format!("green mode, coroutines on {} workers", o.workers),
+        Mode::GreenBlocking => format!(
+            "green mode with the blocking handler, coroutines on {} workers",
+            o.workers
+        ),
         Mode::Blocking => "blocking mode, a thread per connection".to_string(),
     };
     println!(
@@ -306,7 +310,7 @@ fn run(o: &Options) -> io::Result<()> {
         Mode::Blocking => println!(
             "  global runtime      {global} (load clients, listener and the server's connections)"
         ),
-        Mode::Async | Mode::AsyncReadable | Mode::Green => {
+        Mode::Async | Mode::AsyncReadable | Mode::Green | Mode::GreenBlocking => {
             println!("  global runtime      {global} (load clients and listener)");
             println!(
                 "  worker runtimes     {} (the server's connections, {} workers)",

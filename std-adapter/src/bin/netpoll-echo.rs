@@ -2,7 +2,7 @@
 //! (Ctrl-C or Ctrl-Break on Windows) and then shutting down gracefully.
 //!
 //! ```text
-//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|async-readable|green \
+//! cargo run --release --bin netpoll-echo -- --addr 127.0.0.1:7000 --mode blocking|async|async-readable|green|green-blocking \
 //!     --workers N --idle-timeout SECONDS [--write-timeout SECONDS] [--grace SECONDS]
 //! ```
 //!
@@ -44,11 +44,12 @@ fn cli() -> Cli {
             Flag::value("addr", "HOST:PORT", "127.0.0.1:7000", "address to listen on"),
             Flag::value(
                 "mode",
-                "blocking|async|async-readable|green",
+                "blocking|async|async-readable|green|green-blocking",
                 "blocking",
                 "a thread per connection, tasks on async workers (async-readable: waiting with \
-                 readable() and reading with try_read), or the blocking handler on green \
-                 coroutines over the workers",
+                 readable() and reading with try_read), or blocking-style handlers on green \
+                 coroutines over the workers (green: waiting in wait_readable() with no \
+                 buffer of its own; green-blocking: the blocking handler as it is)",
             ),
             Flag::value(
                 "workers",
@@ -135,6 +136,10 @@ fn main() -> ExitCode {
         Mode::Async => format!("async, {} workers", o.workers),
         Mode::AsyncReadable => format!("async with readable(), {} workers", o.workers),
         Mode::Green => format!("green, coroutines on {} workers", o.workers),
+        Mode::GreenBlocking => format!(
+            "green with the blocking handler, coroutines on {} workers",
+            o.workers
+        ),
     };
     eprintln!(
         "netpoll-echo: listening on {} ({mode}, idle timeout {}, write timeout {}, backend \

@@ -10,15 +10,20 @@ use std::time::Duration;
 use netpoll_std::{is_timeout, Async, Server, ServerHandle, TcpListener, TcpStream};
 
 /// Blocking (thread per connection), async (worker threads; two ways of reading, both
-/// without a buffer per connection) or green (the blocking handler on coroutines over the
-/// worker threads).
+/// without a buffer per connection) or green (blocking-style handlers on coroutines over the
+/// worker threads: waiting with `wait_readable()` without a buffer, or the plain blocking
+/// handler with its buffer on the coroutine's stack).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Blocking,
     Async,
     /// Async, waiting with `readable()` and reading with `try_read` (see `echo_readable`).
     AsyncReadable,
+    /// Green, waiting in `wait_readable()` and reading into the worker's buffer (see
+    /// `echo_green`).
     Green,
+    /// Green, running the blocking handler as it is (`echo_blocking`).
+    GreenBlocking,
 }
 
 impl std::str::FromStr for Mode {
@@ -29,8 +34,9 @@ impl std::str::FromStr for Mode {
             "async" => Ok(Mode::Async),
             "async-readable" => Ok(Mode::AsyncReadable),
             "green" => Ok(Mode::Green),
+            "green-blocking" => Ok(Mode::GreenBlocking),
             _ => Err(format!(
-                "unknown mode {s:?} (blocking|async|async-readable|green)"
+                "unknown mode {s:?} (blocking|async|async-readable|green|green-blocking)"
             )),
         }
     }
@@ -72,13 +78,17 @@ pub fn serve(
         Mode::AsyncReadable => Server::new()
             .workers(workers)
             .spawn_async(listener, move |s| echo_readable(s, timeouts, stats.clone())),
-        // The blocking handler as it is: its reads and writes park the coroutine.
         #[cfg(unix)]
         Mode::Green => Server::new()
             .workers(workers)
+            .green(listener, move |s| echo_green(s, timeouts, &stats)),
+        // The blocking handler as it is: its reads and writes park the coroutine.
+        #[cfg(unix)]
+        Mode::GreenBlocking => Server::new()
+            .workers(workers)
             .green(listener, move |s| echo_blocking(s, timeouts, &stats)),
         #[cfg(not(unix))]
-        Mode::Green => Err(io::Error::new(
+        Mode::Green | Mode::GreenBlocking => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "green mode needs Unix",
         )),
@@ -109,6 +119,51 @@ fn echo_blocking(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
             Err(e) => {
                 if is_timeout(&e) {
                     stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Blocking style on a coroutine, holding no buffer while idle: park in `wait_readable()`
+/// (which honours the read deadline), then read into the worker's buffer and echo without
+/// waiting; only a tail the send buffer did not take is written with a blocking
+/// `write_all`. A parked coroutine's stack then holds only the frames of the wait, not a
+/// 4 KiB buffer: one stack page instead of two. (The worker's buffer is a thread-local:
+/// sound here because a coroutine never moves to another thread, and never borrowed across
+/// a park because `read_and_echo` does not wait.)
+#[cfg(unix)]
+fn echo_green(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
+    loop {
+        if let Some(d) = t.idle {
+            if s.set_read_deadline_after(d).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = s.wait_readable() {
+            count_idle(&e, stats);
+            return;
+        }
+        let step = WORKER_BUF.with(|b| match b.try_borrow_mut() {
+            Ok(mut buf) => read_and_echo(&s, &mut buf[..], t),
+            // Not reachable (the borrow never spans a park).
+            Err(_) => Step::Done(None),
+        });
+        match step {
+            Step::Again => {}
+            Step::Echoed(n) => {
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Step::Partial(n, rest) => {
+                if s.write_all(&rest).is_err() {
+                    return;
+                }
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Step::Done(e) => {
+                if let Some(e) = e {
+                    count_idle(&e, stats);
                 }
                 return;
             }
