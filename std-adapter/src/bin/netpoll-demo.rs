@@ -2,7 +2,7 @@
 //! a built-in load client for a few seconds (live progress line), then print a report.
 //!
 //! ```text
-//! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking|green]
+//! cargo run --release -p netpoll-std --bin netpoll-demo -- [--mode async|blocking|green|green-blocking]
 //!     [--seconds S] [--conns N] [--idle-conns N] [--idle-timeout S] [--size BYTES]
 //!     [--workers N]
 //! ```
@@ -44,10 +44,12 @@ fn cli() -> Cli {
         flags: vec![
             Flag::value(
                 "mode",
-                "async|blocking|green",
+                "async|blocking|green|green-blocking",
                 "async",
-                "the server: tasks on async workers, a thread per connection, or the blocking \
-                 handler on green coroutines over the workers",
+                "the server: tasks on async workers, a thread per connection, or blocking-style \
+                 handlers on green coroutines over the workers (green: waiting in \
+                 wait_readable() with no buffer of its own; green-blocking: the blocking \
+                 handler as it is)",
             ),
             Flag::value("seconds", "S", 3, "how long the load runs (0.1 to 60)"),
             Flag::value(
