@@ -468,38 +468,22 @@ where
         if !expired && self.try_set_later(h, t, which) {
             return Ok(());
         }
-        let d = self.desc(h)?;
-        self.set_deadlines_slow(d, h, t, expired, which)
+        self.set_deadlines_slow(h, t, expired, which)
     }
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
     fn set_deadlines_after(&self, h: Handle, d: Duration, which: u32) -> Result<(), PollError> {
-        // At least now + d with d > 0: in the future, so not expired.
-        if !d.is_zero() && self.try_set_later(h, self.clock.deadline_after(d).as_nanos(), which) {
-            return Ok(());
-        }
-        self.set_deadlines_after_slow(h, d, which)
-    }
-
-    /// [`set_deadlines_after`](Self::set_deadlines_after) when the per-read reset does not
-    /// apply. The clock is read again: the deadline is still never earlier than now + `d`.
-    #[cold]
-    #[inline(never)]
-    fn set_deadlines_after_slow(
-        &self,
-        h: Handle,
-        d: Duration,
-        which: u32,
-    ) -> Result<(), PollError> {
-        let desc = self.desc(h)?;
         if d.is_zero() {
             // A deadline of now: expired (Go's -1 for a deadline that is not in the future).
-            let now = self.clock.now().as_nanos();
-            return self.set_deadlines_slow(desc, h, now, true, which);
+            return self.set_deadlines_slow(h, self.clock.now().as_nanos(), true, which);
         }
+        // At least now + d with d > 0: in the future, so not expired.
         let t = self.clock.deadline_after(d).as_nanos();
-        self.set_deadlines_slow(desc, h, t, false, which)
+        if self.try_set_later(h, t, which) {
+            return Ok(());
+        }
+        self.set_deadlines_slow(h, t, false, which)
     }
 
     /// The per-read reset, inline: set the deadlines in `which` to `t` if that changes
@@ -534,12 +518,12 @@ where
     #[inline(never)]
     fn set_deadlines_slow(
         &self,
-        d: &PollDesc<L>,
         h: Handle,
         t: u64,
         expired: bool,
         which: u32,
     ) -> Result<(), PollError> {
+        let d = self.desc(h)?;
         let (fire, lowered, drop_entry) = d.deadlines.with(|dl| {
             let info = d.load_info();
             if info_generation(info) != h.generation() {
