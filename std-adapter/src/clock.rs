@@ -34,23 +34,25 @@ pub struct StdClock {
 /// The coarse monotonic clock, mapped onto [`StdClock`]'s epoch.
 #[derive(Clone, Copy, Debug)]
 struct Coarse {
-    /// `slack - epoch_ns`, wrapping, where `epoch_ns` is `CLOCK_MONOTONIC` read just after
-    /// the epoch (so a coarse reading minus `epoch_ns` is a lower bound of the time since the
-    /// epoch) and `slack` is how far a coarse reading may lag behind the precise clock, with
-    /// room to spare. A coarse reading plus this is an upper bound of the precise time since
-    /// the epoch: one addition. (The true sum is positive: a coarse reading lags `epoch_ns`
-    /// by less than a tick, and `slack` is two ticks and more; so the wrapping sum is it.)
+    /// `slack - epoch_ns`, wrapping, where `epoch_ns` is `CLOCK_MONOTONIC` read just
+    /// *before* the epoch (`std::time::Instant`, the same clock on Linux), so that the time
+    /// since the epoch is at most the time since `epoch_ns` however long the thread was
+    /// preempted between the two reads, and `slack` is how far a coarse reading may lag
+    /// behind the precise clock, with room to spare. A coarse reading plus this is an upper
+    /// bound of the precise time since the epoch: one addition. (The true sum is positive: a
+    /// coarse reading taken after `epoch_ns` lags it by less than a tick, and `slack` is two
+    /// ticks and more; so the wrapping sum is it.)
     upper_offset: u64,
 }
 
 impl StdClock {
     /// A clock whose epoch is now.
     pub fn new() -> StdClock {
+        // The coarse mapping first: it reads `CLOCK_MONOTONIC` before the epoch (see
+        // `Coarse::upper_offset`).
+        let coarse = Coarse::new();
         let epoch = std::time::Instant::now();
-        StdClock {
-            epoch,
-            coarse: Coarse::new(),
-        }
+        StdClock { epoch, coarse }
     }
 
     /// The `std` instant this clock calls zero.
@@ -179,7 +181,8 @@ impl Coarse {
 #[inline]
 fn monotonic_ns(clock: libc::clockid_t) -> Option<u64> {
     // Not zeroed first: this runs twice per message on a server that resets a deadline
-    // before every read, and the kernel fills the whole struct when the call succeeds.
+    // before every read, and a successful call (the vDSO's or the kernel's) writes both
+    // fields.
     let mut ts = std::mem::MaybeUninit::<libc::timespec>::uninit();
     // SAFETY: `ts` is valid for writes of one timespec for the duration of the call.
     if unsafe { libc::clock_gettime(clock, ts.as_mut_ptr()) } != 0 {
