@@ -307,8 +307,8 @@ impl<L: RawLock> core::fmt::Debug for PollDesc<L> {
 
 // The per-descriptor state must stay small: Go's pollDesc is 240 bytes (plus the fdMutex in
 // its FD); ours is 160 on 64-bit targets, of which 36 are the lifecycle word and this slot's
-// share of the waiter table, and 8 the deadline hints. (loom's instrumented atomics are larger, so the check is
-// skipped under loom.)
+// share of the waiter table, and 8 the deadline hints. (loom's instrumented atomics are
+// larger, so the check is skipped under loom.)
 #[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<PollDesc<crate::SpinLock>>() <= 160);
 

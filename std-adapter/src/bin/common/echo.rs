@@ -145,12 +145,7 @@ fn echo_green(mut s: TcpStream, t: Timeouts, stats: &EchoStats) {
             count_idle(&e, stats);
             return;
         }
-        let step = WORKER_BUF.with(|b| match b.try_borrow_mut() {
-            Ok(mut buf) => read_and_echo(&s, &mut buf[..], t),
-            // Not reachable (the borrow never spans a park).
-            Err(_) => Step::Done(None),
-        });
-        match step {
+        match read_and_echo_in_worker_buf(&s, t) {
             Step::Again => {}
             Step::Echoed(n) => {
                 stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -250,11 +245,7 @@ async fn echo_readable(s: Async<TcpStream>, t: Timeouts, stats: Arc<EchoStats>) 
             count_idle(&e, &stats);
             return;
         }
-        let step = WORKER_BUF.with(|b| match b.try_borrow_mut() {
-            Ok(mut buf) => read_and_echo(&s, &mut buf[..], t),
-            // Not reachable (the borrow never spans an await).
-            Err(_) => Step::Done(None),
-        });
+        let step = read_and_echo_in_worker_buf(&s, t);
         if !finish_step(&s, step, &stats).await {
             return;
         }
@@ -289,6 +280,16 @@ fn count_idle(e: &io::Error, stats: &EchoStats) {
     if is_timeout(e) {
         stats.idle_closed.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// [`read_and_echo`] into the worker's buffer, borrowed for the call only (which does not
+/// wait, so the borrow never spans an await or a coroutine's park).
+fn read_and_echo_in_worker_buf(s: &TcpStream, t: Timeouts) -> Step {
+    WORKER_BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => read_and_echo(s, &mut buf[..], t),
+        // Not reachable: see above.
+        Err(_) => Step::Done(None),
+    })
 }
 
 /// Read what is queued into `buf` and write it back as far as the send buffer takes it,
