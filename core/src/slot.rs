@@ -117,6 +117,13 @@ impl WaiterSlot {
             .fetch_and(!(READY | HUP | URGENT), Ordering::AcqRel);
     }
 
+    /// Whether a readiness edge is stored that no wait has consumed yet: a wait would return
+    /// at once.
+    #[inline]
+    pub(crate) fn edge_stored(&self) -> bool {
+        self.state.load(Ordering::Acquire) & READY != 0
+    }
+
     /// Whether an edge has said the peer will send nothing more (see [`HUP`]).
     #[inline]
     pub(crate) fn hung_up(&self) -> bool {
@@ -150,6 +157,9 @@ impl WaiterSlot {
     /// the wait must fail with (closing, deadline expired, ...), if any. With `HAND_OVER`, a
     /// waiter that parks (`Pending`) gives its direction lock to the slot (`OWNS_LOCK`); the
     /// caller must then no longer touch the lock.
+    // Inline on hosted targets, where an async read's wait is a hot path; out of line on bare
+    // metal, where code size counts more (see `docs/porting.md`).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub(crate) fn poll_wait<const HAND_OVER: bool>(
         &self,
         cx: &mut Context<'_>,

@@ -253,11 +253,18 @@ impl<S: AsSource + 'static> PollFd<S> {
         }
     }
 
+    #[inline(always)]
     fn arm(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
         if self.shared().arm_is_noop {
             // The wait that follows checks for a close or an expired deadline itself.
             return Ok(());
         }
+        self.arm_backend(lock, mode)
+    }
+
+    /// Re-arm in a oneshot or level-triggered backend.
+    #[inline(never)]
+    fn arm_backend(&self, lock: &Lock<'_>, mode: Mode) -> io::Result<()> {
         lock.arm(&self.inner.io as &Source).map_err(|e| match e {
             netpoll_core::Error::Poll(p) => self.fail(p, mode),
             // A close that raced in after the core's check deregistered the socket (the
@@ -417,7 +424,11 @@ impl<S: AsSource + 'static> PollFd<S> {
 
     /// If `mode` is known not to be ready (`drained`), wait for an edge (arming the backend
     /// first); otherwise `Ready(Ok)` at once. Reads do not wait when the edge that would end
-    /// the wait may never come (`short_read_inconclusive`).
+    /// the wait may never come (`short_read_inconclusive`). An edge already stored ends the
+    /// wait before it starts: the attempt that follows forgets it (`prepare`), as a wait that
+    /// consumed it would have, so the common wake-up (the edge came, the task runs) costs a
+    /// load here, not a wait.
+    #[inline(always)]
     fn ready_wait(
         &self,
         cx: &mut Context<'_>,
@@ -429,6 +440,23 @@ impl<S: AsSource + 'static> PollFd<S> {
         if state == 0 {
             return Poll::Ready(Ok(()));
         }
+        if lock.edge_stored() {
+            drained.store(0, Ordering::Relaxed);
+            return Poll::Ready(Ok(()));
+        }
+        self.ready_wait_park(cx, lock, mode, state)
+    }
+
+    /// [`ready_wait`](Self::ready_wait) with no edge stored: arm and park.
+    #[inline(never)]
+    fn ready_wait_park(
+        &self,
+        cx: &mut Context<'_>,
+        lock: &mut Lock<'_>,
+        mode: Mode,
+        state: u8,
+    ) -> Poll<io::Result<()>> {
+        let drained = &self.inner.drained[idx(mode)];
         if state != DRAINED_ARMED {
             // Checked once per drained read, before its first wait: a hang-up or urgent data
             // reported after this comes with a READY edge of its own, which the wait below
@@ -456,7 +484,10 @@ impl<S: AsSource + 'static> PollFd<S> {
     fn ready_wait_blocking(&self, lock: &mut Lock<'_>, mode: Mode) -> io::Result<()> {
         let drained = &self.inner.drained[idx(mode)];
         let state = drained.load(Ordering::Relaxed);
-        if state == 0 || (state == DRAINED && Self::short_read_inconclusive(lock)) {
+        if state == 0
+            || lock.edge_stored()
+            || (state == DRAINED && Self::short_read_inconclusive(lock))
+        {
             drained.store(0, Ordering::Relaxed);
             return Ok(());
         }

@@ -366,6 +366,14 @@ where
         }
     }
 
+    /// Whether a readiness edge is stored that no wait has consumed: a wait would return at
+    /// once. A front-end that would wait only to consume that edge, and then try its I/O,
+    /// can skip the wait and try at once; [`prepare`](Self::prepare) forgets the edge.
+    #[inline]
+    pub fn edge_stored(&self) -> bool {
+        self.d.slot(self.mode).edge_stored()
+    }
+
     /// Whether an event reported that the peer will send nothing more (see
     /// [`Netpoll::read_closed`]).
     #[inline]
