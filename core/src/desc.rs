@@ -140,8 +140,11 @@ pub struct PollDesc<L: RawLock = crate::SpinLock> {
     /// A lower bound of each direction's deadline (read, write), in units of 2^24 ns
     /// (16.8 ms) and readable without the lock; [`NO_DEADLINE`] if the direction has none
     /// (expired or not, a deadline keeps its hint). Written only under the deadline lock (by
-    /// [`PollDesc::store_deadlines`]). Lets an operation that must look at the clock
-    /// (`IoLock::expire_if_passed`) skip the lock unless its deadline is near or past.
+    /// [`PollDesc::store_deadlines`], [`PollDesc::store_later`] and
+    /// [`PollDesc::refresh_hint`]). Lets an operation that must look at the clock
+    /// (`IoLock::expire_if_passed`) skip the lock unless its deadline is near or past. A
+    /// deadline moved later keeps its old hint, still a lower bound: the first operation that
+    /// finds that bound passed refreshes it under the lock.
     pub(crate) due_hint: [AtomicU32; 2],
     /// Set on slot 0 while a `Netpoll` owns the storage.
     pub(crate) claimed: AtomicU8,
@@ -216,6 +219,39 @@ impl<L: RawLock> PollDesc<L> {
             dl.write = t;
             self.store_hint(1, t);
         }
+    }
+
+    /// With the deadline lock held: set the deadlines in `which` to `t` (not `NEVER`), the
+    /// per-read reset's way. A direction whose deadline moves later keeps its hint, which
+    /// stays a lower bound of the new deadline, so that reset writes the deadline and
+    /// nothing else; [`refresh_hint`](Self::refresh_hint) catches up once the old bound
+    /// passes. A direction that had no deadline, or whose deadline moves earlier, gets the
+    /// hint of `t`.
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn store_later(&self, dl: &mut Deadlines, which: u32, t: u64) {
+        if which & READ_EXPIRED != 0 {
+            if t < dl.read {
+                self.due_hint[0].store(due_hint(t), Ordering::Relaxed);
+            }
+            dl.read = t;
+        }
+        if which & WRITE_EXPIRED != 0 {
+            if t < dl.write {
+                self.due_hint[1].store(due_hint(t), Ordering::Relaxed);
+            }
+            dl.write = t;
+        }
+    }
+
+    /// With the deadline lock held: bring `mode`'s hint up to its deadline `t` (see
+    /// [`store_later`](Self::store_later)).
+    pub(crate) fn refresh_hint(&self, mode: Mode, t: u64) {
+        let i = match mode {
+            Mode::Read => 0,
+            Mode::Write => 1,
+        };
+        self.store_hint(i, t);
     }
 
     #[inline]

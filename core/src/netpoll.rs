@@ -506,6 +506,11 @@ where
                 && t != NEVER
                 && t >= dl.armed;
             if fast {
+                // Hosted targets keep a later deadline's hint (`store_later`, fewer
+                // instructions per reset); bare metal shares the general store, for size.
+                #[cfg(not(target_os = "none"))]
+                d.store_later(dl, which, t);
+                #[cfg(target_os = "none")]
                 d.store_deadlines(dl, which, t);
             }
             fast

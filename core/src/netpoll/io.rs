@@ -336,34 +336,50 @@ where
     /// deadline is within 16.8 ms or past.
     #[inline(always)]
     pub fn expire_if_passed(&self) {
-        let bit = crate::desc::expired_bit(self.mode);
-        // No deadline on this direction (the common case for writes), expired already, or
-        // certainly ahead: no lock taken.
+        // No deadline on this direction (the common case for writes), or certainly ahead: no
+        // lock taken.
         let Some(bound) = self.d.deadline_lower_bound(self.mode) else {
             return;
         };
-        if self.d.load_info() & bit != 0
-            || !self
-                .np
-                .clock()
-                .has_passed(crate::Instant::from_nanos(bound))
+        if !self
+            .np
+            .clock()
+            .has_passed(crate::Instant::from_nanos(bound))
         {
             return;
         }
-        self.expire_if_passed_slow(bit);
+        self.expire_if_passed_slow();
     }
 
-    /// This direction's deadline is near or past: look at it under the lock.
+    /// This direction's deadline is near or past: look at it under the lock, unless it has
+    /// expired already.
     #[cold]
     #[inline(never)]
-    fn expire_if_passed_slow(&self, bit: u32) {
-        let at = self.d.deadlines.with(|dl| match self.mode {
+    fn expire_if_passed_slow(&self) {
+        let bit = crate::desc::expired_bit(self.mode);
+        if self.d.load_info() & bit != 0 {
+            return;
+        }
+        let deadline = |dl: &mut crate::desc::Deadlines| match self.mode {
             Mode::Read => dl.read,
             Mode::Write => dl.write,
-        });
-        if at != crate::desc::NEVER && self.np.clock().has_passed(crate::Instant::from_nanos(at)) {
-            self.np.expire_passed(self.d, self.h, bit, at);
+        };
+        let at = self.d.deadlines.with(|dl| deadline(dl));
+        if at == crate::desc::NEVER {
+            return;
         }
+        if self.np.clock().has_passed(crate::Instant::from_nanos(at)) {
+            self.np.expire_passed(self.d, self.h, bit, at);
+            return;
+        }
+        // Not yet: the deadline was moved later since its hint was written. Bring the hint up
+        // to it (unless it changed again meanwhile), or every operation would come here until
+        // it passes.
+        self.d.deadlines.with(|dl| {
+            if deadline(dl) == at {
+                self.d.refresh_hint(self.mode, at);
+            }
+        });
     }
 
     /// Whether a readiness edge is stored that no wait has consumed: a wait would return at

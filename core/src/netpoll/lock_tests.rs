@@ -358,3 +358,34 @@ fn a_deadline_moved_earlier_inline_is_still_seen_passing_by_an_operation() {
     lock.expire_if_passed();
     assert_eq!(lock.prepare(), Ok(()));
 }
+
+#[test]
+fn a_deadline_moved_later_inline_refreshes_its_hint_and_is_still_seen_passing() {
+    let slots = PollDesc::array();
+    let np = fixture(&slots);
+    let h = np.open(&1).unwrap();
+    let d = &np.descs()[h.index() as usize];
+    let now = np.clock().now();
+    // The write deadline arms the loop's look at 10 ms. The read deadline is set at 20 ms,
+    // then moved to 1 s on the inline path, which keeps the 20 ms hint (a lower bound).
+    np.set_write_deadline(h, Some(now.saturating_add(Duration::from_millis(10))))
+        .unwrap();
+    np.set_read_deadline(h, Some(now.saturating_add(Duration::from_millis(20))))
+        .unwrap();
+    let early = d.deadline_lower_bound(Mode::Read).expect("a hint");
+    let later = now.saturating_add(Duration::from_secs(1));
+    np.set_read_deadline(h, Some(later)).unwrap();
+    assert_eq!(d.deadline_lower_bound(Mode::Read), Some(early));
+    // Past the old bound, not the deadline: the operation looks under the lock, finds the
+    // deadline ahead and brings the hint up to it.
+    let lock = np.try_lock(h, Mode::Read).unwrap().expect("free");
+    np.clock().advance(Duration::from_millis(30));
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Ok(()), "1 s has not passed at 30 ms");
+    let refreshed = d.deadline_lower_bound(Mode::Read).expect("a hint");
+    assert!(refreshed > early && refreshed <= later.as_nanos());
+    // Past the deadline: seen without a turn of the loop.
+    np.clock().advance(Duration::from_secs(1));
+    lock.expire_if_passed();
+    assert_eq!(lock.prepare(), Err(PollError::Timeout));
+}
