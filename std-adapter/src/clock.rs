@@ -28,12 +28,19 @@ use netpoll_core::{Clock, Instant};
 #[derive(Clone, Copy, Debug)]
 pub struct StdClock {
     epoch: std::time::Instant,
-    coarse: Option<Coarse>,
+    #[cfg(target_os = "linux")]
+    coarse: Coarse,
 }
 
-/// The coarse monotonic clock, mapped onto [`StdClock`]'s epoch.
+/// The coarse monotonic clock, mapped onto [`StdClock`]'s epoch (Linux only).
+#[cfg(target_os = "linux")]
 #[derive(Clone, Copy, Debug)]
 struct Coarse {
+    /// `CLOCK_MONOTONIC_COARSE`; `CLOCK_MONOTONIC` itself (exact, and dearer) with no slack
+    /// if the coarse clock's resolution cannot be read; an invalid id, which every read
+    /// refuses (the precise path then answers), if not even `CLOCK_MONOTONIC` could be read.
+    /// A field rather than an `Option`, so a read costs no test of which.
+    clock: libc::clockid_t,
     /// `slack - epoch_ns`, wrapping, where `epoch_ns` is `CLOCK_MONOTONIC` read just
     /// *before* the epoch (`std::time::Instant`, the same clock on Linux), so that the time
     /// since the epoch is at most the time since `epoch_ns` however long the thread was
@@ -50,9 +57,14 @@ impl StdClock {
     pub fn new() -> StdClock {
         // The coarse mapping first: it reads `CLOCK_MONOTONIC` before the epoch (see
         // `Coarse::upper_offset`).
+        #[cfg(target_os = "linux")]
         let coarse = Coarse::new();
         let epoch = std::time::Instant::now();
-        StdClock { epoch, coarse }
+        StdClock {
+            epoch,
+            #[cfg(target_os = "linux")]
+            coarse,
+        }
     }
 
     /// The `std` instant this clock calls zero.
@@ -98,13 +110,12 @@ impl Clock for StdClock {
 
     #[inline]
     fn has_passed(&self, at: Instant) -> bool {
-        if let Some(c) = self.coarse {
-            if let Some(coarse) = coarse_monotonic_ns() {
-                // The precise time since the epoch is below this bound: a deadline beyond it
-                // is certainly ahead.
-                if at.as_nanos() > coarse.wrapping_add(c.upper_offset) {
-                    return false;
-                }
+        #[cfg(target_os = "linux")]
+        if let Some(upper) = self.coarse.upper_now() {
+            // The precise time since the epoch is below this bound: a deadline beyond it is
+            // certainly ahead.
+            if at.as_nanos() > upper {
+                return false;
             }
         }
         self.precise_has_passed(at)
@@ -112,12 +123,10 @@ impl Clock for StdClock {
 
     #[inline]
     fn deadline_after(&self, d: Duration) -> Instant {
-        if let Some(c) = self.coarse {
-            if let Some(coarse) = coarse_monotonic_ns() {
-                // Never earlier than the precise `now + d` (see `has_passed`).
-                let upper = coarse.wrapping_add(c.upper_offset);
-                return Instant::from_nanos(upper.saturating_add(duration_nanos(d)));
-            }
+        #[cfg(target_os = "linux")]
+        if let Some(upper) = self.coarse.upper_now() {
+            // Never earlier than the precise `now + d` (see `has_passed`).
+            return Instant::from_nanos(upper.saturating_add(duration_nanos(d)));
         }
         self.precise_after(d)
     }
@@ -140,18 +149,45 @@ impl StdClock {
 }
 
 /// `d` in nanoseconds, saturating (in `u64` arithmetic: `Duration::as_nanos` goes through
-/// `u128`).
+/// `u128`). Below 2^32 seconds (136 years) neither step can overflow, so the usual case is a
+/// compare, a multiply and an add.
 #[inline]
 fn duration_nanos(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
+    let secs = d.as_secs();
+    if secs < 1 << 32 {
+        secs * 1_000_000_000 + u64::from(d.subsec_nanos())
+    } else {
+        secs.saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()))
+    }
 }
 
+#[cfg(target_os = "linux")]
 impl Coarse {
-    #[cfg(target_os = "linux")]
-    fn new() -> Option<Coarse> {
-        let epoch_ns = monotonic_ns(libc::CLOCK_MONOTONIC)?;
+    fn new() -> Coarse {
+        let Some(epoch_ns) = monotonic_ns(libc::CLOCK_MONOTONIC) else {
+            return Coarse {
+                clock: libc::clockid_t::MAX,
+                upper_offset: 0,
+            };
+        };
+        match Self::slack() {
+            Some(slack_ns) => Coarse {
+                clock: libc::CLOCK_MONOTONIC_COARSE,
+                upper_offset: slack_ns.wrapping_sub(epoch_ns),
+            },
+            // The precise clock needs no slack: its reading less `epoch_ns` bounds the time
+            // since the epoch already.
+            None => Coarse {
+                clock: libc::CLOCK_MONOTONIC,
+                upper_offset: 0u64.wrapping_sub(epoch_ns),
+            },
+        }
+    }
+
+    /// How far a coarse reading may lag the precise clock, with room to spare: two ticks
+    /// plus a millisecond (the lag is under one tick).
+    fn slack() -> Option<u64> {
         let mut res = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -164,16 +200,14 @@ impl Coarse {
             .ok()?
             .checked_mul(1_000_000_000)?
             .checked_add(u64::try_from(res.tv_nsec).ok()?)?;
-        // Two ticks plus a millisecond: the lag is under one tick; the rest is margin.
-        let slack_ns = tick.checked_mul(2)?.checked_add(1_000_000)?;
-        Some(Coarse {
-            upper_offset: slack_ns.wrapping_sub(epoch_ns),
-        })
+        tick.checked_mul(2)?.checked_add(1_000_000)
     }
 
-    #[cfg(not(target_os = "linux"))]
-    fn new() -> Option<Coarse> {
-        None
+    /// An upper bound of the precise time since the epoch, in nanoseconds: one read of
+    /// `clock` and one addition. `None` if the read fails.
+    #[inline]
+    fn upper_now(&self) -> Option<u64> {
+        monotonic_ns(self.clock).map(|ns| ns.wrapping_add(self.upper_offset))
     }
 }
 
@@ -197,17 +231,6 @@ fn monotonic_ns(clock: libc::clockid_t) -> Option<u64> {
             .wrapping_mul(1_000_000_000)
             .wrapping_add(ts.tv_nsec as u64),
     )
-}
-
-#[cfg(target_os = "linux")]
-#[inline]
-fn coarse_monotonic_ns() -> Option<u64> {
-    monotonic_ns(libc::CLOCK_MONOTONIC_COARSE)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn coarse_monotonic_ns() -> Option<u64> {
-    None
 }
 
 /// The deadline `d` from now, or `None` (no deadline) if that is too far in the future to
