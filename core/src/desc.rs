@@ -142,9 +142,10 @@ pub struct PollDesc<L: RawLock = crate::SpinLock> {
     /// (expired or not, a deadline keeps its hint). Written only under the deadline lock (by
     /// [`PollDesc::store_deadlines`], [`PollDesc::store_later`] and
     /// [`PollDesc::refresh_hint`]). Lets an operation that must look at the clock
-    /// (`IoLock::expire_if_passed`) skip the lock unless its deadline is near or past. A
-    /// deadline moved later keeps its old hint, still a lower bound: the first operation that
-    /// finds that bound passed refreshes it under the lock.
+    /// (`IoLock::expire_if_passed`) skip the lock unless its deadline is near or past. On
+    /// hosted targets a deadline moved later by the inline reset keeps its old hint, still a
+    /// lower bound: the first operation that finds that bound passed refreshes it under the
+    /// lock.
     pub(crate) due_hint: [AtomicU32; 2],
     /// Set on slot 0 while a `Netpoll` owns the storage.
     pub(crate) claimed: AtomicU8,
@@ -242,6 +243,16 @@ impl<L: RawLock> PollDesc<L> {
             }
             dl.write = t;
         }
+    }
+
+    /// Whether `mode`'s hint is below the one deadline `t` would have, so that
+    /// [`refresh_hint`](Self::refresh_hint) would raise it. Read without the lock.
+    pub(crate) fn hint_lags(&self, mode: Mode, t: u64) -> bool {
+        let i = match mode {
+            Mode::Read => 0,
+            Mode::Write => 1,
+        };
+        self.due_hint[i].load(Ordering::Relaxed) < due_hint(t)
     }
 
     /// With the deadline lock held: bring `mode`'s hint up to its deadline `t` (see

@@ -238,7 +238,11 @@ impl<S: AsSource + 'static> PollFd<S> {
         self.see_passed_deadline(lock);
         match lock.prepare() {
             Ok(()) => Ok(()),
-            Err(PollError::EventError) if mode == Mode::Read => Ok(()),
+            Err(PollError::EventError) if mode == Mode::Read => {
+                // Going ahead: forget the edge as `prepare` would have.
+                lock.forget_edge();
+                Ok(())
+            }
             Err(e) => Err(self.fail(e, mode)),
         }
     }
@@ -408,8 +412,8 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// means the receive queue was empty: the kernel stops a read early only when it runs out
     /// of queued data or at the urgent mark, and urgent data brings an `EPOLLPRI` edge that the
     /// core keeps as a sticky mark, after which nothing is skipped. Data that arrives later is
-    /// a new wake-up in the kernel, so a new edge, which the wait consumes at once (stored) or
-    /// waits for. An end-of-file that came with the returned data brings no further edge, but
+    /// a new wake-up in the kernel, so a new edge: stored already (then the read goes ahead,
+    /// and its `prepare` forgets the edge) or waited for. An end-of-file that came with the returned data brings no further edge, but
     /// the backend marked it (the core's sticky `read_closed`), and then the read is not
     /// skipped. Unix streams never skip: a read stops early at a segment carrying `SCM_RIGHTS`
     /// with more data queued and no edge to come. Tokio keeps "read closed" apart from

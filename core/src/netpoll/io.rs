@@ -323,6 +323,15 @@ where
         Ok(())
     }
 
+    /// Forget a stored readiness edge without the checks of [`prepare`](Self::prepare): for a
+    /// front-end that attempts its I/O although `prepare` failed (a read after an event error,
+    /// whose syscall reports the precise error), so that the attempt sees what the edge
+    /// announced as after `prepare`.
+    #[inline]
+    pub fn forget_edge(&self) {
+        self.d.slot(self.mode).reset();
+    }
+
     /// Expire this direction's deadline now if the clock says it has passed, as the loop's
     /// timer would at its next turn (waking any waiter of the direction); the next
     /// [`check`](Self::check) then fails with [`PollError::Timeout`].
@@ -332,8 +341,11 @@ where
     /// that always has data) never runs the loop, so without this it would never see its
     /// deadline pass (Go's timers fire on any thread). Elsewhere the loop fires the deadline
     /// on time and this is not needed. Cost: one relaxed load when this direction has no
-    /// deadline; otherwise a second and a clock read, and the descriptor lock only when the
-    /// deadline is within 16.8 ms or past.
+    /// deadline; otherwise a clock read as well, and the descriptor lock only when the
+    /// deadline's lower bound (16.8 ms units) has passed: the deadline is near or past, or it
+    /// was moved later since the bound was written (the lock is then taken once more, to bring
+    /// the bound up). An expired direction pays the clock read and the out-of-line look too;
+    /// the operation then fails anyway.
     #[inline(always)]
     pub fn expire_if_passed(&self) {
         // No deadline on this direction (the common case for writes), or certainly ahead: no
@@ -374,17 +386,22 @@ where
         }
         // Not yet: the deadline was moved later since its hint was written. Bring the hint up
         // to it (unless it changed again meanwhile), or every operation would come here until
-        // it passes.
-        self.d.deadlines.with(|dl| {
-            if deadline(dl) == at {
-                self.d.refresh_hint(self.mode, at);
-            }
-        });
+        // it passes. Not when the hint cannot rise (near or past its saturation, 2.28 years
+        // after the clock's epoch): the lock would buy nothing.
+        if self.d.hint_lags(self.mode, at) {
+            self.d.deadlines.with(|dl| {
+                if deadline(dl) == at {
+                    self.d.refresh_hint(self.mode, at);
+                }
+            });
+        }
     }
 
     /// Whether a readiness edge is stored that no wait has consumed: a wait would return at
     /// once. A front-end that would wait only to consume that edge, and then try its I/O,
-    /// can skip the wait and try at once; [`prepare`](Self::prepare) forgets the edge.
+    /// can skip the wait and try at once; [`prepare`](Self::prepare) (or, where the front-end
+    /// goes ahead despite an error that `prepare` reports, [`forget_edge`](Self::forget_edge))
+    /// forgets the edge.
     #[inline]
     pub fn edge_stored(&self) -> bool {
         self.d.slot(self.mode).edge_stored()
