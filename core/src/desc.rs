@@ -267,8 +267,8 @@ impl<L: RawLock> PollDesc<L> {
 
     #[inline]
     fn store_hint(&self, i: usize, t: u64) {
-        // Only the lock holder writes it: a load and, when it changes (every 16.8 ms for a
-        // deadline reset before every read), a store. A saturated or absent hint never equals
+        // Only the lock holder writes it: a load and, when it changes, a store (on bare
+        // metal, where the per-read reset comes here too, every 16.8 ms of resets). A saturated or absent hint never equals
         // `t >> HINT_SHIFT` (which is above `NO_DEADLINE - 1` then), so it is stored again.
         let stored = self.due_hint[i].load(Ordering::Relaxed);
         if u64::from(stored) != t >> HINT_SHIFT || stored >= NO_DEADLINE - 1 {
