@@ -248,28 +248,23 @@ impl<L: RawLock> PollDesc<L> {
     /// Whether `mode`'s hint is below the one deadline `t` would have, so that
     /// [`refresh_hint`](Self::refresh_hint) would raise it. Read without the lock.
     pub(crate) fn hint_lags(&self, mode: Mode, t: u64) -> bool {
-        let i = match mode {
-            Mode::Read => 0,
-            Mode::Write => 1,
-        };
+        let i = crate::lifecycle::mode_index(mode);
         self.due_hint[i].load(Ordering::Relaxed) < due_hint(t)
     }
 
     /// With the deadline lock held: bring `mode`'s hint up to its deadline `t` (see
     /// [`store_later`](Self::store_later)).
     pub(crate) fn refresh_hint(&self, mode: Mode, t: u64) {
-        let i = match mode {
-            Mode::Read => 0,
-            Mode::Write => 1,
-        };
+        let i = crate::lifecycle::mode_index(mode);
         self.store_hint(i, t);
     }
 
     #[inline]
     fn store_hint(&self, i: usize, t: u64) {
         // Only the lock holder writes it: a load and, when it changes, a store (on bare
-        // metal, where the per-read reset comes here too, every 16.8 ms of resets). A saturated or absent hint never equals
-        // `t >> HINT_SHIFT` (which is above `NO_DEADLINE - 1` then), so it is stored again.
+        // metal, where the per-read reset comes here too, once per 16.8 ms of resets). A
+        // saturated or absent hint never equals `t >> HINT_SHIFT` (which is above
+        // `NO_DEADLINE - 1` then), so it is stored again.
         let stored = self.due_hint[i].load(Ordering::Relaxed);
         if u64::from(stored) != t >> HINT_SHIFT || stored >= NO_DEADLINE - 1 {
             self.due_hint[i].store(due_hint(t), Ordering::Relaxed);
@@ -281,10 +276,7 @@ impl<L: RawLock> PollDesc<L> {
     /// first.
     #[inline]
     pub(crate) fn deadline_lower_bound(&self, mode: Mode) -> Option<u64> {
-        let i = match mode {
-            Mode::Read => 0,
-            Mode::Write => 1,
-        };
+        let i = crate::lifecycle::mode_index(mode);
         let hint = self.due_hint[i].load(Ordering::Relaxed);
         (hint != NO_DEADLINE).then_some(u64::from(hint) << HINT_SHIFT)
     }

@@ -165,13 +165,19 @@ fn duration_nanos(d: Duration) -> u64 {
 #[cfg(target_os = "linux")]
 impl Coarse {
     fn new() -> Coarse {
-        let Some(epoch_ns) = monotonic_ns(libc::CLOCK_MONOTONIC) else {
+        Self::from_reads(monotonic_ns(libc::CLOCK_MONOTONIC), Self::slack())
+    }
+
+    /// The mapping from `CLOCK_MONOTONIC` read just before the epoch (`epoch_ns`) and the
+    /// coarse clock's slack, either of which may have failed.
+    fn from_reads(epoch_ns: Option<u64>, slack: Option<u64>) -> Coarse {
+        let Some(epoch_ns) = epoch_ns else {
             return Coarse {
                 clock: libc::clockid_t::MAX,
                 upper_offset: 0,
             };
         };
-        match Self::slack() {
+        match slack {
             Some(slack_ns) => Coarse {
                 clock: libc::CLOCK_MONOTONIC_COARSE,
                 upper_offset: slack_ns.wrapping_sub(epoch_ns),
@@ -288,7 +294,33 @@ mod tests {
 
     #[test]
     fn relative_deadlines_are_never_early() {
-        let c = StdClock::new();
+        relative_deadlines_are_never_early_on(&StdClock::new());
+    }
+
+    /// The fallbacks of the coarse mapping (no coarse resolution: `CLOCK_MONOTONIC` with no
+    /// slack; no clock at all: the precise path) keep the same bounds.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_coarse_clock_fallbacks_are_never_early_either() {
+        for slack in [None, Coarse::slack()] {
+            let epoch_ns = monotonic_ns(libc::CLOCK_MONOTONIC);
+            let c = StdClock {
+                epoch: std::time::Instant::now(),
+                coarse: Coarse::from_reads(epoch_ns, slack),
+            };
+            assert!(c.coarse.upper_now().is_some());
+            relative_deadlines_are_never_early_on(&c);
+        }
+        let c = StdClock {
+            epoch: std::time::Instant::now(),
+            coarse: Coarse::from_reads(None, None),
+        };
+        assert_eq!(c.coarse.upper_now(), None, "every read is refused");
+        relative_deadlines_are_never_early_on(&c);
+        assert!(c.has_passed(c.now()));
+    }
+
+    fn relative_deadlines_are_never_early_on(c: &StdClock) {
         for d in [
             Duration::from_nanos(1),
             Duration::from_millis(1),

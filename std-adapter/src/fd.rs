@@ -413,9 +413,9 @@ impl<S: AsSource + 'static> PollFd<S> {
     /// of queued data or at the urgent mark, and urgent data brings an `EPOLLPRI` edge that the
     /// core keeps as a sticky mark, after which nothing is skipped. Data that arrives later is
     /// a new wake-up in the kernel, so a new edge: stored already (then the read goes ahead,
-    /// and its `prepare` forgets the edge) or waited for. An end-of-file that came with the returned data brings no further edge, but
-    /// the backend marked it (the core's sticky `read_closed`), and then the read is not
-    /// skipped. Unix streams never skip: a read stops early at a segment carrying `SCM_RIGHTS`
+    /// and its `prepare` forgets the edge) or waited for. An end-of-file that came with the
+    /// returned data brings no further edge, but the backend marked it (the core's sticky
+    /// `read_closed`), and then the read is not skipped. Unix streams never skip: a read stops early at a segment carrying `SCM_RIGHTS`
     /// with more data queued and no edge to come. Tokio keeps "read closed" apart from
     /// "readable" for the same reason.
     ///
